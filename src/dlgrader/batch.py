@@ -1,0 +1,218 @@
+"""Batch grading of answer files: streaming, order-preserving, resumable, never aborted by a bad line.
+
+Input is JSONL or CSV with (by default) ``id``, ``question`` or ``question_id``, ``answer`` and an optional
+``label``; column names can be remapped. Output is JSONL, one result per input record, in input order.
+Records are read and graded in chunks, so memory stays bounded whatever the file size. Re-running with the
+same output resumes: ids already written are skipped, and a half-written last line (a killed run) is cut off
+before anything is appended.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dlgrader.errors import InputError
+from dlgrader.models import GradeResult
+from dlgrader.service import Grader, GradeRequest
+
+CHUNK = 256
+
+
+@dataclass(frozen=True)
+class Columns:
+    """Which input fields hold the id, question text, question id, answer and human label."""
+
+    id: str = "id"
+    question: str = "question"
+    question_id: str = "question_id"
+    answer: str = "answer"
+    label: str = "label"
+
+    @classmethod
+    def parse(cls, mapping: str | None) -> Columns:
+        """From 'answer=response,label=score' style overrides."""
+        if not mapping:
+            return cls()
+        values: dict[str, str] = {}
+        for part in mapping.split(","):
+            key, sep, value = part.partition("=")
+            if not sep or key.strip() not in cls.__dataclass_fields__:
+                raise InputError(f"bad column mapping {part!r}: use FIELD=COLUMN with FIELD one of "
+                                 f"{', '.join(cls.__dataclass_fields__)}")
+            values[key.strip()] = value.strip()
+        return cls(**values)
+
+
+@dataclass
+class BatchStats:
+    total: int = 0
+    skipped: int = 0
+    graded: int = 0
+    unknown: int = 0
+    invalid: int = 0
+    by_status: dict[str, int] = field(default_factory=dict)
+
+    def count(self, result: GradeResult) -> None:
+        self.total += 1
+        self.by_status[result.status] = self.by_status.get(result.status, 0) + 1
+        self.graded += result.status == "graded"
+        self.unknown += result.status == "unknown_question"
+        self.invalid += result.status == "invalid"
+
+
+Record = tuple[int, dict[str, object] | str]
+
+
+def iter_records(path: Path) -> Iterator[Record]:
+    """(line number, record or the reason the line is unreadable), streamed from JSONL or CSV."""
+    try:
+        handle = path.open(encoding="utf-8", newline="")
+    except OSError as exc:
+        raise InputError(f"cannot open {path}: {exc.strerror or exc}") from exc
+    with handle:
+        if path.suffix.lower() in (".csv", ".tsv"):
+            reader = csv.DictReader(handle, delimiter="\t" if path.suffix.lower() == ".tsv" else ",")
+            try:
+                for row in reader:
+                    yield reader.line_num, {k: v for k, v in row.items() if k is not None}
+            except (csv.Error, UnicodeDecodeError) as exc:
+                yield reader.line_num + 1, f"unreadable CSV: {exc}"
+            return
+        number = 0
+        while True:
+            try:
+                line = handle.readline()
+            except UnicodeDecodeError as exc:
+                number += 1
+                yield number, f"not UTF-8 text: {exc.reason}"
+                return
+            if not line:
+                return
+            number += 1
+            if not line.strip():
+                continue
+            try:
+                value = json.loads(line)
+            except json.JSONDecodeError as exc:
+                yield number, f"invalid JSON ({exc.msg} at column {exc.colno})"
+                continue
+            yield number, value if isinstance(value, dict) else "each line must be a JSON object"
+
+
+def record_id(number: int, record: dict[str, object] | str, columns: Columns) -> str:
+    if isinstance(record, dict) and record.get(columns.id) not in (None, ""):
+        return str(record[columns.id])
+    return f"line-{number}"
+
+
+def _label(value: object) -> float | str | None:
+    if value in (None, ""):
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    try:
+        return float(str(value))
+    except ValueError:
+        return str(value)
+
+
+def to_request(number: int, record: dict[str, object] | str, columns: Columns) -> GradeRequest | GradeResult:
+    """A GradeRequest, or an ``invalid`` result that says what is wrong with the line."""
+    rid = record_id(number, record, columns)
+    if isinstance(record, str):
+        return GradeResult(status="invalid", id=rid, error=f"line {number}: {record}")
+    answer = record.get(columns.answer)
+    label = _label(record.get(columns.label))
+    if answer is None:
+        return GradeResult(status="invalid", id=rid, label=label, error=f"line {number}: missing '{columns.answer}'")
+    if not isinstance(answer, str):
+        return GradeResult(status="invalid", id=rid, label=label,
+                           error=f"line {number}: '{columns.answer}' must be text")
+    qid = record.get(columns.question_id)
+    question = record.get(columns.question)
+    if qid in (None, "") and question in (None, ""):
+        return GradeResult(status="invalid", id=rid, label=label,
+                           error=f"line {number}: give '{columns.question_id}' or '{columns.question}'")
+    return GradeRequest(answer=answer, question_id=str(qid) if qid not in (None, "") else None,
+                        question=str(question) if question not in (None, "") else None, id=rid, label=label)
+
+
+def completed_ids(output: Path) -> set[str]:
+    """Ids already in an output file; a trailing half-written line is removed first."""
+    if not output.exists():
+        return set()
+    with output.open("rb+") as fh:
+        data = fh.read()
+        if data and not data.endswith(b"\n"):
+            cut = data.rfind(b"\n") + 1
+            fh.truncate(cut)
+            data = data[:cut]
+    done = set()
+    for line in data.decode("utf-8", errors="replace").splitlines():
+        try:
+            value = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(value, dict) and value.get("id") is not None:
+            done.add(str(value["id"]))
+    return done
+
+
+def run_batch(grader: Grader, input_path: Path, output: Path, *, columns: Columns | None = None,
+              resume: bool = True, chunk: int = CHUNK,
+              progress: Callable[[int], None] | None = None,
+              on_result: Callable[[GradeResult], None] | None = None) -> BatchStats:
+    """Grade every record of ``input_path`` into ``output``; returns counts by status."""
+    columns = columns or Columns()
+    if input_path.resolve() == output.resolve():
+        raise InputError("the output file must differ from the input file")
+    done = completed_ids(output) if resume else set()
+    stats = BatchStats(skipped=0)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    mode = "a" if resume else "w"
+    with output.open(mode, encoding="utf-8") as out:
+        pending: list[GradeRequest | GradeResult] = []
+
+        def flush() -> None:
+            requests = [p for p in pending if isinstance(p, GradeRequest)]
+            graded = iter(grader.grade_many(requests))
+            for item in pending:
+                result = next(graded) if isinstance(item, GradeRequest) else item
+                stats.count(result)
+                # One write per line, flushed: a killed run leaves at most one partial line behind.
+                out.write(result.model_dump_json(exclude_none=True) + "\n")
+                if on_result:
+                    on_result(result)
+            out.flush()
+            os.fsync(out.fileno())
+            if progress:
+                progress(len(pending))
+            pending.clear()
+
+        for number, record in iter_records(input_path):
+            if record_id(number, record, columns) in done:
+                stats.skipped += 1
+                if progress:
+                    progress(1)
+                continue
+            pending.append(to_request(number, record, columns))
+            if len(pending) >= chunk:
+                flush()
+        if pending:
+            flush()
+    return stats
+
+
+def count_records(path: Path) -> int | None:
+    """Number of non-empty records (for a progress bar's total); None when the file cannot be read."""
+    try:
+        with path.open("rb") as fh:
+            lines = sum(1 for line in fh if line.strip())
+    except OSError:
+        return None
+    return lines - 1 if path.suffix.lower() in (".csv", ".tsv") else lines

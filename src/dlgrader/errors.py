@@ -1,0 +1,71 @@
+"""Domain errors. The core raises these; the CLI and the HTTP API translate them once, at the edge.
+
+    DlgraderError
+    ├── ConfigError            a setting has an unusable value
+    ├── CorpusError            the question bank cannot be read
+    │   └── CorpusValidationError   the bank breaks a rule (carries every problem found)
+    ├── EmbeddingError         the embedding model cannot be loaded or run
+    ├── IndexError_            the FAISS index cannot be built, read or matched to the corpus
+    ├── InputError             a user input (answer, batch line, file) is unusable
+    ├── CalibrationError       a calibration cannot be fitted or applied
+    ├── ProgressStoreError     the practice database cannot be opened or migrated
+    └── FeedbackError          LLM feedback could not be produced
+        ├── FeedbackUnavailable     no endpoint configured, or the endpoint failed
+        └── FeedbackOutputError     the model's output stayed invalid after the allowed retries
+"""
+
+from __future__ import annotations
+
+
+class DlgraderError(Exception):
+    """Base of every error dlgrader raises on purpose."""
+
+
+class ConfigError(DlgraderError):
+    """A setting has an unusable value."""
+
+
+class CorpusError(DlgraderError):
+    """The question bank cannot be read."""
+
+
+class CorpusValidationError(CorpusError):
+    """The question bank breaks one or more rules; ``problems`` lists each with its location."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        head = "; ".join(problems[:5])
+        more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
+        super().__init__(f"{len(problems)} problem(s) in the question bank: {head}{more}")
+
+
+class EmbeddingError(DlgraderError):
+    """The embedding model cannot be loaded or run."""
+
+
+class IndexError_(DlgraderError):  # noqa: N801 - avoid shadowing the builtin IndexError
+    """The FAISS index cannot be built, read, or matched to the corpus."""
+
+
+class InputError(DlgraderError):
+    """A user input is unusable (empty answer, unknown question id, unreadable file...)."""
+
+
+class CalibrationError(DlgraderError):
+    """A calibration cannot be fitted or applied."""
+
+
+class ProgressStoreError(DlgraderError):
+    """The practice progress database cannot be opened or migrated."""
+
+
+class FeedbackError(DlgraderError):
+    """LLM feedback could not be produced."""
+
+
+class FeedbackUnavailable(FeedbackError):
+    """No LLM endpoint is configured, or the endpoint failed after retries."""
+
+
+class FeedbackOutputError(FeedbackError):
+    """The model's output stayed invalid after the allowed retries."""

@@ -1,0 +1,213 @@
+"""Build, persist, load and search the FAISS indexes of a question bank.
+
+Three indexes, one row per text, all inner-product over L2-normalised vectors (so scores are cosines):
+
+- ``questions``: each question's text and its aliases, for matching a free-text question;
+- ``keypoints``: every key point, the units the grader scores an answer against;
+- ``references``: reference answers and source excerpts, for telling an off-topic answer apart.
+
+``manifest.json`` records the model, backend, corpus hash, dimension, counts and build time; an index whose
+manifest does not match the bank and embedder in use is stale and is rebuilt (with a log line).
+Up to ``HNSW_THRESHOLD`` rows an exact flat index is fastest; past it HNSW keeps search sub-linear.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from dlgrader import __version__
+from dlgrader.corpus.loader import Bank
+from dlgrader.embedding import Embedder
+from dlgrader.errors import IndexError_
+
+log = logging.getLogger(__name__)
+
+INDEX_FORMAT = 1
+HNSW_THRESHOLD = 50_000
+KINDS = ("questions", "keypoints", "references")
+
+
+@dataclass(frozen=True)
+class Row:
+    """What one vector of an index stands for."""
+
+    question_id: str
+    text: str
+    kind: str  # question | alias | keypoint | reference | excerpt
+    position: int = 0  # the key point's index within its question
+
+
+@dataclass
+class Hit:
+    row: Row
+    score: float
+
+
+def _rows(bank: Bank) -> dict[str, list[Row]]:
+    rows: dict[str, list[Row]] = {kind: [] for kind in KINDS}
+    for q in bank.questions:
+        rows["questions"].append(Row(q.id, q.question, "question"))
+        rows["questions"].extend(Row(q.id, alias, "alias") for alias in q.aliases)
+        rows["keypoints"].extend(Row(q.id, kp.text, "keypoint", i) for i, kp in enumerate(q.key_points))
+        rows["references"].append(Row(q.id, q.reference_answer, "reference"))
+        rows["references"].extend(Row(q.id, s.excerpt, "excerpt") for s in q.sources)
+    return rows
+
+
+def _make_faiss(vectors: np.ndarray):  # type: ignore[no-untyped-def]
+    import faiss
+
+    dim = vectors.shape[1]
+    if len(vectors) >= HNSW_THRESHOLD:
+        index = faiss.IndexHNSWFlat(dim, 32, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = 80
+        index.hnsw.efSearch = 64
+    else:
+        index = faiss.IndexFlatIP(dim)
+    index.add(np.ascontiguousarray(vectors, dtype=np.float32))
+    return index
+
+
+class BankIndex:
+    """The three FAISS indexes of a bank, their row tables, and the key-point vectors by question."""
+
+    def __init__(self, manifest: dict[str, object], rows: dict[str, list[Row]],
+                 indexes: dict[str, object], vectors: dict[str, np.ndarray]) -> None:
+        self.manifest = manifest
+        self.rows = rows
+        self._indexes = indexes
+        self._vectors = vectors
+        self._kp_slices: dict[str, slice] = {}
+        self._question_row: dict[str, int] = {}
+        for i, row in enumerate(rows["keypoints"]):
+            current = self._kp_slices.get(row.question_id)
+            self._kp_slices[row.question_id] = slice(current.start if current else i, i + 1)
+        for i, row in enumerate(rows["questions"]):
+            if row.kind == "question":
+                self._question_row[row.question_id] = i
+
+    def search(self, kind: str, queries: np.ndarray, k: int) -> list[list[Hit]]:
+        """Top-k rows of one index for each query vector (best first)."""
+        index = self._indexes[kind]
+        k = min(k, len(self.rows[kind]))
+        scores, ids = index.search(np.ascontiguousarray(queries, dtype=np.float32), k)  # type: ignore[attr-defined]
+        return [
+            [Hit(self.rows[kind][j], float(s)) for s, j in zip(srow, irow, strict=True) if j >= 0]
+            for srow, irow in zip(scores, ids, strict=True)
+        ]
+
+    def keypoint_vectors(self, question_id: str) -> np.ndarray:
+        """The (n_key_points, dim) vectors of one question, in key-point order."""
+        return self._vectors["keypoints"][self._kp_slices[question_id]]
+
+    def question_vector(self, question_id: str) -> np.ndarray:
+        return self._vectors["questions"][self._question_row[question_id]]
+
+    def reference_scores(self, vector: np.ndarray) -> dict[str, float]:
+        """Best cosine of a vector against each question's reference texts (exact, all questions)."""
+        scores = self._vectors["references"] @ vector
+        best: dict[str, float] = {}
+        for row, score in zip(self.rows["references"], scores, strict=True):
+            if score > best.get(row.question_id, -2.0):
+                best[row.question_id] = float(score)
+        return best
+
+    def save(self, directory: Path) -> None:
+        """Write the index atomically: a temporary folder is filled, then swapped in."""
+        import faiss
+
+        directory.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=directory.parent, prefix=f".{directory.name}.tmp"))
+        try:
+            for kind in KINDS:
+                faiss.write_index(self._indexes[kind], str(tmp / f"{kind}.faiss"))
+                np.save(tmp / f"{kind}.npy", self._vectors[kind])
+            (tmp / "rows.json").write_text(json.dumps(
+                {kind: [r.__dict__ for r in rows] for kind, rows in self.rows.items()}), encoding="utf-8")
+            (tmp / "manifest.json").write_text(json.dumps(self.manifest, indent=2), encoding="utf-8")
+            directory.mkdir(parents=True, exist_ok=True)
+            for file in tmp.iterdir():  # manifest last: a reader never sees a new manifest with old files
+                if file.name != "manifest.json":
+                    os.replace(file, directory / file.name)
+            os.replace(tmp / "manifest.json", directory / "manifest.json")
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    @classmethod
+    def load(cls, directory: Path) -> BankIndex:
+        import faiss
+
+        try:
+            manifest = json.loads((directory / "manifest.json").read_text(encoding="utf-8"))
+            raw_rows = json.loads((directory / "rows.json").read_text(encoding="utf-8"))
+            rows = {kind: [Row(**r) for r in raw_rows[kind]] for kind in KINDS}
+            indexes = {kind: faiss.read_index(str(directory / f"{kind}.faiss")) for kind in KINDS}
+            vectors = {kind: np.load(directory / f"{kind}.npy") for kind in KINDS}
+        except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
+            raise IndexError_(f"cannot read the index in {directory}: {exc}") from exc
+        return cls(manifest, rows, indexes, vectors)
+
+
+def expected_manifest(bank: Bank, embedder: Embedder) -> dict[str, object]:
+    """The manifest fields an index must carry to be used with this bank and embedder."""
+    return {"format": INDEX_FORMAT, "model": embedder.model_id, "backend": embedder.backend,
+            "dim": embedder.dim, "corpus_hash": bank.content_hash}
+
+
+def build_index(bank: Bank, embedder: Embedder) -> BankIndex:
+    """Embed every question, alias, key point and reference text of a bank."""
+    started = time.perf_counter()
+    rows = _rows(bank)
+    vectors = {kind: embedder.encode([r.text for r in rows[kind]]) for kind in KINDS}
+    indexes = {kind: _make_faiss(vectors[kind]) for kind in KINDS}
+    manifest = {
+        **expected_manifest(bank, embedder),
+        "corpus": str(bank.path),
+        "counts": {kind: len(rows[kind]) for kind in KINDS} | {"questions_in_bank": len(bank)},
+        "index_types": {kind: type(indexes[kind]).__name__ for kind in KINDS},
+        "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "build_seconds": round(time.perf_counter() - started, 3),
+        "dlgrader_version": __version__,
+    }
+    return BankIndex(manifest, rows, indexes, vectors)
+
+
+def stale_reason(directory: Path, bank: Bank, embedder: Embedder) -> str | None:
+    """Why the index in ``directory`` cannot serve this bank and embedder, or None when it can."""
+    manifest_file = directory / "manifest.json"
+    if not manifest_file.is_file():
+        return "no index yet"
+    try:
+        manifest = json.loads(manifest_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        return f"unreadable manifest ({exc})"
+    for key, value in expected_manifest(bank, embedder).items():
+        if manifest.get(key) != value:
+            return f"{key} changed ({manifest.get(key)!r} -> {value!r})"
+    return None
+
+
+def load_or_build(bank: Bank, embedder: Embedder, directory: Path) -> BankIndex:
+    """The bank's index: loaded when current, otherwise rebuilt and saved (with a log line saying why)."""
+    reason = stale_reason(directory, bank, embedder)
+    if reason is None:
+        try:
+            return BankIndex.load(directory)
+        except IndexError_ as exc:
+            reason = str(exc)
+    log.warning("rebuilding the index in %s: %s", directory, reason)
+    index = build_index(bank, embedder)
+    try:
+        index.save(directory)
+    except OSError as exc:  # a read-only location still lets this process grade
+        log.warning("could not save the index to %s: %s", directory, exc)
+    return index

@@ -1,0 +1,55 @@
+"""Render a GradeResult for a person: rich on a terminal, plain text when piped or NO_COLOR is set."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from dlgrader.models import GradeResult
+
+VERDICT_STYLE = {"covered": ("✔", "green"), "partial": ("◐", "yellow"), "missing": ("✘", "red"),
+                 "contradicted": ("⚠", "bold red")}
+
+
+def score_bar(score: float, width: int = 30) -> Text:
+    filled = round(width * score / 100)
+    colour = "green" if score >= 70 else "yellow" if score >= 40 else "red"
+    bar = Text("█" * filled, style=colour)
+    bar.append("░" * (width - filled), style="dim")
+    bar.append(f" {score:g}/100")
+    return bar
+
+
+def render_result(result: GradeResult, console: Console, *, show_reference: str | None = None) -> None:
+    """Print a result: score bar, key points with evidence, flags, summary."""
+    if result.status != "graded":
+        console.print(Text(f"[{result.status}] ", style="bold yellow") + Text(result.summary or result.error or ""))
+        for s in result.suggestions:
+            console.print(f"  did you mean: {s.question}  (id {s.question_id})")
+        return
+    assert result.score is not None and result.grade is not None
+    header = Text(f"{result.question}\n", style="bold")
+    header.append("Score ")
+    header.append_text(score_bar(result.score))
+    header.append(f"   grade {result.grade:g}/5")
+    console.print(header)
+    table = Table(show_header=True, header_style="bold", expand=True, show_lines=False)
+    table.add_column("", width=2)
+    table.add_column("key point", ratio=3)
+    table.add_column("sim", justify="right", width=5)
+    table.add_column("evidence in your answer", ratio=3)
+    for kp in result.key_points:
+        mark, style = VERDICT_STYLE[kp.verdict]
+        evidence = kp.evidence.text if kp.evidence else "—"
+        if kp.note:
+            evidence += f"  ({kp.note})"
+        table.add_row(Text(mark, style=style), Text(kp.text, style=style if kp.verdict != "covered" else ""),
+                      f"{kp.similarity:.2f}", evidence)
+    console.print(table)
+    for flag in result.flags:
+        penalty = f" (-{flag.penalty:g})" if flag.penalty else ""
+        console.print(Text(f"⚑ {flag.code}{penalty}: ", style="bold magenta") + Text(flag.message))
+    console.print(Text(result.summary, style="italic"))
+    if show_reference:
+        console.print(Text("Reference answer: ", style="bold") + Text(show_reference))
