@@ -2,9 +2,9 @@
 
 Input is JSONL or CSV with (by default) ``id``, ``question`` or ``question_id``, ``answer`` and an optional
 ``label``; column names can be remapped. Output is JSONL, one result per input record, in input order.
-Records are read and graded in chunks, so memory stays bounded whatever the file size. Re-running with the
-same output resumes: ids already written are skipped, and a half-written last line (a killed run) is cut off
-before anything is appended.
+Records are read, graded and written in chunks, so memory stays bounded whatever the file size (only the
+ids of an output being resumed are held). Re-running with the same output resumes: ids already written are
+skipped, and a half-written last line (a killed run) is cut off before anything is appended.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -129,7 +130,8 @@ def to_request(number: int, record: dict[str, object] | str, columns: Columns) -
     answer = record.get(columns.answer)
     label = _label(record.get(columns.label))
     if answer is None:
-        return GradeResult(status="invalid", id=rid, label=label, error=f"line {number}: missing '{columns.answer}'")
+        return GradeResult(status="invalid", id=rid, label=label,
+                           error=f"line {number}: missing '{columns.answer}'")
     if not isinstance(answer, str):
         return GradeResult(status="invalid", id=rid, label=label,
                            error=f"line {number}: '{columns.answer}' must be text")
@@ -142,63 +144,94 @@ def to_request(number: int, record: dict[str, object] | str, columns: Columns) -
                         question=str(question) if question not in (None, "") else None, id=rid, label=label)
 
 
-def completed_ids(output: Path) -> set[str]:
-    """Ids already in an output file; a trailing half-written line is removed first."""
+def cut_partial_line(path: Path) -> None:
+    """Remove a trailing line without its newline (what a killed run can leave); reads only the tail."""
+    with path.open("rb+") as fh:
+        end = size = fh.seek(0, os.SEEK_END)
+        while end > 0:
+            start = max(0, end - 65536)
+            fh.seek(start)
+            data = fh.read(end - start)
+            if end == size and data.endswith(b"\n"):
+                return
+            newline = data.rfind(b"\n")
+            if newline >= 0:
+                fh.truncate(start + newline + 1)
+                return
+            end = start
+        fh.truncate(0)
+
+
+def completed_ids(output: Path) -> Counter[str]:
+    """How many times each id is already in an output file, read line by line (memory: the ids only).
+
+    A trailing half-written line is cut off first, so what follows is appended to whole lines.
+    """
+    done: Counter[str] = Counter()
     if not output.exists():
-        return set()
-    with output.open("rb+") as fh:
-        data = fh.read()
-        if data and not data.endswith(b"\n"):
-            cut = data.rfind(b"\n") + 1
-            fh.truncate(cut)
-            data = data[:cut]
-    done = set()
-    for line in data.decode("utf-8", errors="replace").splitlines():
-        try:
-            value = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(value, dict) and value.get("id") is not None:
-            done.add(str(value["id"]))
+        return done
+    cut_partial_line(output)
+    with output.open("rb") as fh:
+        for line in fh:
+            try:
+                value = json.loads(line)
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                continue
+            if isinstance(value, dict) and value.get("id") is not None:
+                done[str(value["id"])] += 1
     return done
 
 
 def run_batch(grader: Grader, input_path: Path, output: Path, *, columns: Columns | None = None,
               resume: bool = True, chunk: int = CHUNK,
               progress: Callable[[int], None] | None = None,
-              on_result: Callable[[GradeResult], None] | None = None) -> BatchStats:
-    """Grade every record of ``input_path`` into ``output``; returns counts by status."""
+              on_result: Callable[[GradeResult], None] | None = None,
+              on_chunk: Callable[[list[GradeResult], list[str]], None] | None = None,
+              on_start: Callable[[int], None] | None = None) -> BatchStats:
+    """Grade every record of ``input_path`` into ``output``; returns counts by status.
+
+    Resuming skips, for each id, as many input records as the output already holds (so duplicate ids
+    in the input are graded as often as they occur). ``on_start`` hears how many results were already
+    there; ``progress`` hears how many records each written chunk held. ``on_chunk`` sees each chunk's
+    graded results and their answers before they are written (LLM feedback attaches there);
+    ``on_result`` sees each result after it is written.
+    """
     columns = columns or Columns()
     if input_path.resolve() == output.resolve():
         raise InputError("the output file must differ from the input file")
-    done = completed_ids(output) if resume else set()
+    done = completed_ids(output) if resume else Counter()
+    if on_start:
+        on_start(sum(done.values()))
     stats = BatchStats(skipped=0)
     output.parent.mkdir(parents=True, exist_ok=True)
-    mode = "a" if resume else "w"
-    with output.open(mode, encoding="utf-8") as out:
+    with output.open("a" if resume else "w", encoding="utf-8") as out:
         pending: list[GradeRequest | GradeResult] = []
 
         def flush() -> None:
             requests = [p for p in pending if isinstance(p, GradeRequest)]
-            graded = iter(grader.grade_many(requests))
-            for item in pending:
-                result = next(graded) if isinstance(item, GradeRequest) else item
-                stats.count(result)
-                # One write per line, flushed: a killed run leaves at most one partial line behind.
-                out.write(result.model_dump_json(exclude_none=True) + "\n")
-                if on_result:
-                    on_result(result)
+            chunk_results = grader.grade_many(requests)
+            if on_chunk:
+                on_chunk(chunk_results, [r.answer for r in requests])
+            graded = iter(chunk_results)
+            results = [next(graded) if isinstance(item, GradeRequest) else item for item in pending]
+            # One write and one fsync per chunk: a killed run leaves whole lines plus at most one partial
+            # line, which the next run cuts off before appending.
+            out.write("".join(r.model_dump_json(exclude_none=True) + "\n" for r in results))
             out.flush()
             os.fsync(out.fileno())
+            for result in results:
+                stats.count(result)
+                if on_result:
+                    on_result(result)
             if progress:
                 progress(len(pending))
             pending.clear()
 
         for number, record in iter_records(input_path):
-            if record_id(number, record, columns) in done:
+            rid = record_id(number, record, columns)
+            if done[rid] > 0:
+                done[rid] -= 1
                 stats.skipped += 1
-                if progress:
-                    progress(1)
                 continue
             pending.append(to_request(number, record, columns))
             if len(pending) >= chunk:

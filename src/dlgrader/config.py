@@ -50,6 +50,9 @@ class Settings(BaseSettings):
     llm_invalid_output_retries: int = Field(1, ge=0, le=5)
     llm_concurrency: int = Field(4, ge=1, le=64)
     llm_json_mode: Literal["json_schema", "json_object", "json_object_schema"] = "json_schema"
+    llm_price_input: float | None = Field(None, ge=0, description="US$ per million prompt tokens "
+                                          "(for cost reports; unset = tokens only).")
+    llm_price_output: float | None = Field(None, ge=0, description="US$ per million completion tokens.")
     # HTTP API
     api_keys: str = Field("", description="Comma-separated API keys; empty = no auth.")
     rate_limit_per_minute: int = Field(120, ge=0, description="Per key (or client IP); 0 = off.")

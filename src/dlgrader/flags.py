@@ -14,6 +14,8 @@ _WORD = re.compile(r"[A-Za-z][A-Za-z'-]*|\d+(?:\.\d+)?")
 NEGATIONS = frozenset(
     "not no never none cannot can't doesn't don't isn't aren't won't wasn't weren't hasn't haven't "
     "shouldn't couldn't wouldn't didn't without neither nor fails unable".split()
+    # Verbs that negate what follows them: "stops the model from depending" denies "depending".
+    + "stop stops stopped prevent prevents prevented avoid avoids avoided".split()
 )
 # Opposite pairs that flip a claim about deep learning (compared after stemming).
 _ANTONYM_PAIRS = [
@@ -21,16 +23,28 @@ _ANTONYM_PAIRS = [
     ("raise", "lower"), ("add", "remove"), ("more", "less"), ("more", "fewer"), ("higher", "lower"),
     ("larger", "smaller"), ("faster", "slower"), ("fast", "slow"), ("speed", "slow"),
     ("stable", "unstable"), ("stability", "instability"), ("stable", "instability"),
-    ("stabilize", "destabilize"),
-    ("training", "inference"), ("train", "inference"), ("training", "test"),
-    ("before", "after"), ("positive", "negative"), ("linear", "non-linear"), ("linear", "nonlinear"),
+    ("stabilize", "destabilize"), ("opposite", "same"), ("reduce", "upsample"), ("downsample", "upsample"),
+    ("reduce", "expand"), ("shrink", "grow"), ("shrink", "expand"), ("reduce", "higher"), ("reduce", "more"),
+    ("local", "global"), ("sparse", "dense"), ("parallel", "sequential"), ("independent", "depend"),
+    ("mitigate", "cause"), ("solve", "cause"), ("prevent", "cause"), ("avoid", "cause"),
+    ("generalize", "memorize"), ("generalise", "memorise"), ("discard", "keep"), ("short", "long"),
+    ("training", "inference"), ("train", "inference"),
+    ("positive", "negative"), ("linear", "non-linear"), ("linear", "nonlinear"),
     ("overfitting", "underfitting"), ("vanishing", "exploding"), ("minimize", "maximize"),
     ("minimise", "maximise"), ("supervised", "unsupervised"), ("easier", "harder"),
-    ("simple", "complex"), ("simpler", "more complex"), ("shallow", "deep"), ("forward", "backward"),
+    ("simple", "complex"), ("simpler", "more complex"), ("shallow", "deep"),
     ("small", "large"), ("high", "low"), ("improve", "worsen"), ("improve", "hurt"),
     ("zero-centered", "not zero-centered"), ("all", "none"), ("always", "never"),
     ("random", "fixed"), ("random", "same"), ("deactivate", "activate"), ("ignore", "consider"),
 ]
+# Words that stand in for a term, so "at test time" does not read as the opposite of "inference".
+SYNONYMS: dict[str, set[str]] = {
+    stem("inference"): {stem("test"), stem("testing"), stem("test-time"), stem("prediction"), stem("predict"),
+                        stem("deployment")},
+    stem("training"): {stem("train"), stem("fit"), stem("fitting"), stem("learning")},
+    stem("reduce"): {stem("decrease"), stem("lower"), stem("shrink"), stem("prevent"), stem("mitigate")},
+    stem("increase"): {stem("raise"), stem("grow"), stem("higher")},
+}
 ANTONYMS: dict[str, set[str]] = {}
 for _a, _b in _ANTONYM_PAIRS:
     ANTONYMS.setdefault(stem(_a), set()).add(stem(_b))
@@ -62,38 +76,60 @@ NEGATION_SCOPE = 4  # a cue negates the next few words ("does not reduce the los
 _CLAUSE_STOP = re.compile(r"[,.;:!?]|\b(?:and|but|so|which|while|because)\b")
 
 
+_CONDITIONAL = frozenset({"if", "unless", "otherwise", "when", "whenever", "without"})
+
+
 def negated_stems(text: str) -> set[str]:
-    """Stems of the content words inside some negation's scope (up to the next clause boundary)."""
+    """Stems of the content words inside some negation's scope (up to the next clause boundary).
+
+    Two kinds of clause assert nothing and are skipped: conditionals ("if you don't add a non-linearity",
+    "without activation functions, ...") and double negations ("doesn't fit without padding").
+    """
     out: set[str] = set()
     for clause in _CLAUSE_STOP.split(text.lower()):
-        if not clause:
+        tokens = words(clause or "")
+        cues = [i for i, word in enumerate(tokens) if _is_negation(word)]
+        if not cues or tokens[0] in _CONDITIONAL or len(cues) % 2 == 0:
             continue
-        tokens = words(clause)
-        for i, word in enumerate(tokens):
-            if _is_negation(word):
-                out.update(stem(w) for w in tokens[i + 1 : i + 1 + NEGATION_SCOPE] if w not in STOPWORDS)
+        for i in cues:
+            out.update(_stems(" ".join(tokens[i + 1 : i + 1 + NEGATION_SCOPE])))
     return out
+
+
+MIN_SHARED = 0.3  # share of the key point's content words the span must repeat to be "the same claim"
+
+
+def _stems(text: str) -> set[str]:
+    # Hyphenated words stay whole: "non-linear" is not "linear".
+    return {stem(w) for w in re.findall(r"[a-z0-9]+(?:-[a-z0-9]+)*", text.lower()) if w not in STOPWORDS}
 
 
 def polarity_conflict(key_point: str, evidence: str) -> str | None:
     """Why the evidence reverses the key point's claim, or None.
 
-    Two signals: the evidence negates a content word of the key point that the key point asserts (or
-    asserts one that the key point negates), or it uses the opposite of a word the key point relies on
-    (increases/reduces, training/inference) without also using the word itself.
+    Only a span that repeats a good part of the key point's words is read as the same claim. It then
+    conflicts when it negates a content word the key point asserts (or asserts one the key point negates),
+    or uses the opposite of a word the key point relies on (increases/reduces, training/inference) without
+    also using the word itself. Precision matters more than recall: a false contradiction costs a correct
+    answer dearly.
     """
-    kp_stems = {stem(w) for w in words(key_point) if w not in STOPWORDS}
-    ev_stems = {stem(w) for w in words(evidence) if w not in STOPWORDS}
+    kp_stems, ev_stems = _stems(key_point), _stems(evidence)
+    if not kp_stems or len(kp_stems & ev_stems) / len(kp_stems) < MIN_SHARED:
+        return None
     kp_negated, ev_negated = negated_stems(key_point), negated_stems(evidence)
     flipped = sorted((ev_negated & kp_stems) - kp_negated)
     if flipped:
         return f"the answer negates '{flipped[0]}', which the reference asserts"
+    # The other direction needs two words: "without forcing them to exactly zero" is not contradicted by
+    # "shrinks the weights towards zero", but "does not saturate for positive values" is by "saturates for
+    # positive inputs".
     unflipped = sorted((kp_negated & ev_stems) - ev_negated)
-    if unflipped:
+    if len(unflipped) >= 2:
         return f"the answer asserts '{unflipped[0]}', which the reference negates"
     for term in sorted(kp_stems):
         opposites = ANTONYMS.get(term, set()) & ev_stems
-        if opposites and term not in ev_stems and not (opposites & kp_stems):
+        present = ({term} | SYNONYMS.get(term, set())) & ev_stems
+        if opposites and not present and not (opposites & kp_stems):
             return f"says '{sorted(opposites)[0]}' where the reference says '{term}'"
     return None
 
@@ -113,9 +149,20 @@ def keyword_list_score(answer: str) -> tuple[bool, dict[str, object]]:
     return is_list, {"function_word_share": round(function_share, 2), "pieces": len(pieces)}
 
 
+# Words any answer may add to a restated question without saying anything ("used in neural networks").
+FILLER = content_stems(
+    "neural network networks model models deep learning machine technique method approach way thing things "
+    "basically really simply just called refer refers means mean kind type sort something used apply applies "
+    "applied add adds added layer layers function functions work works process data input output"
+)
+
+
 def echo_overlap(answer: str, question: str) -> tuple[float, int]:
-    """(share of the answer's content words that come from the question, number of new content words)."""
-    answer_stems, question_stems = content_stems(answer), content_stems(question)
+    """(share of the answer's content words that come from the question, number of new content words).
+
+    Filler words ("technique", "neural network", "used") count as coming from the question.
+    """
+    answer_stems, question_stems = content_stems(answer), content_stems(question) | FILLER
     if not answer_stems:
         return 1.0, 0
     new = answer_stems - question_stems

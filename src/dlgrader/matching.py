@@ -22,7 +22,8 @@ GENERIC_TERMS = content_stems(
     "importance important purpose define definition advantage advantages disadvantage disadvantages "
     "compare contrast type types common deep learning neural network networks model models happen "
     "benefit benefits why key main idea tell know understand brief briefly simple simply term terms "
-    "way ways used function functions method methods technique techniques approach process affect"
+    "way ways used function functions method methods technique techniques approach process affect "
+    "problem problems solve solves issue issues help helps need needed matter matters happens"
 )
 UNKNOWN_TERM_WEIGHT = 0.6  # how much a missing specific term lowers the confidence
 MATCH_THRESHOLD = 0.60  # confidence below this is an unknown question (set on the tune dev set)
@@ -53,7 +54,10 @@ class QuestionMatcher:
         specific = content_stems(asked) - GENERIC_TERMS
         if not specific:
             return cosine
-        missing = len(specific - self._vocab[question.id]) / len(specific)
+        vocab = self._vocab[question.id]
+        # "batch norm" names "batch normalization": a term counts as present when it starts a known word.
+        absent = [t for t in specific - vocab if len(t) < 3 or not any(v.startswith(t) for v in vocab)]
+        missing = len(absent) / len(specific)
         return cosine * (1.0 - UNKNOWN_TERM_WEIGHT * missing)
 
     def match(self, asked: str, vector: np.ndarray, *, k: int = 12) -> Match:

@@ -146,6 +146,9 @@ class GradeResult(BaseModel):
     error: str | None = None
     label: float | str | None = Field(None, description="Human label passed through from the input.")
     feedback: dict[str, object] | None = None
+    calibrated_score: float | None = Field(None, description="The score mapped to the user's own scale by a "
+                                           "calibration (`dlgrader calibrate`); absent without one.")
+    calibrated_scale: str | None = Field(None, description="The range of calibrated_score, e.g. '0-5'.")
 
     @property
     def flag_codes(self) -> list[str]:

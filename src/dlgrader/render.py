@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
@@ -53,3 +55,48 @@ def render_result(result: GradeResult, console: Console, *, show_reference: str 
     console.print(Text(result.summary, style="italic"))
     if show_reference:
         console.print(Text("Reference answer: ", style="bold") + Text(show_reference))
+
+
+
+_CHANGE_WHY = {"lowered": "lowered by the judge", "raised": "raised by the judge",
+               "raise_capped": "raised one step only", "void": "judge's label void",
+               "raise_refused": "refused"}
+
+
+def render_feedback(feedback: dict[str, Any], console: Console) -> None:
+    """Print LLM feedback: the score with the judge's labels, what changed, strengths, gaps, suggestion."""
+    if not feedback.get("available"):
+        console.print(Text("LLM feedback unavailable: ", style="bold yellow")
+                      + Text(str(feedback.get("reason"))))
+        return
+    console.print(Text("LLM feedback", style="bold") + Text(
+        f"  ({feedback.get('model')}, prompt {feedback.get('prompt_version')}, "
+        f"cache {feedback.get('cache')})", style="dim"))
+    line = Text("Score with the judge's labels ")
+    line.append_text(score_bar(float(feedback["score"])))
+    line.append(f"   grade {feedback['grade']:g}/5   (embeddings alone: {feedback['engine_score']:g})")
+    console.print(line)
+    for change in feedback.get("key_points", []):
+        if change["status"] in _CHANGE_WHY:
+            mark, style = VERDICT_STYLE[change["final"]]
+            why = f"judge: {change.get('llm')}; {_CHANGE_WHY[change['status']]}"
+            if change.get("reason"):
+                why += f" ({change['reason']})"
+            console.print(Text(f" {mark} {change['text']}  ", style=style) + Text(why, style="dim"))
+    for title, key, style in (("Strengths", "strengths", "green"), ("Gaps", "gaps", "yellow")):
+        if feedback.get(key):
+            console.print(Text(title, style=f"bold {style}"))
+            for item in feedback[key]:
+                console.print(Text(f" • {item['text']} ") + Text(f"[{', '.join(item['refs'])}]", style="dim"))
+    suggestion = feedback.get("suggestion")
+    if suggestion:
+        console.print(Text("Suggestion: ", style="bold cyan") + Text(f"{suggestion['text']} ")
+                      + Text(f"[{', '.join(suggestion['refs'])}]", style="dim"))
+    for ref in feedback.get("references", []):
+        console.print(Text(f"  {ref['id']} {ref['text']} ({ref['document']}, {ref['locator']})", style="dim"))
+    check, usage = feedback.get("verification", {}), feedback.get("usage", {})
+    console.print(Text(
+        f"verified: {check.get('quotes_voided', 0)} quote(s) voided, {check.get('removed', 0)} sentence(s) "
+        f"removed ({check.get('uncited_removed', 0)} uncited, {check.get('unsupported_removed', 0)} "
+        f"unsupported); tokens {usage.get('prompt_tokens', 0)} + {usage.get('completion_tokens', 0)}",
+        style="dim"))

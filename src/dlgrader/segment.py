@@ -9,7 +9,11 @@ import re
 from dataclasses import dataclass
 
 # A sentence ends at . ! ? or a line break; decimals ("0.5") and common abbreviations do not end one.
-_SENTENCE_BREAK = re.compile(r"(?<!\be\.g\.)(?<!\bi\.e\.)(?<!\bvs\.)(?<!\betc\.)(?<!\bDr\.)(?<=[.!?;])\s+|\n+|(?<=[a-z0-9)])\s+(?=[-*•]\s)")
+_SENTENCE_BREAK = re.compile(
+    r"(?<!\be\.g\.)(?<!\bi\.e\.)(?<!\bvs\.)(?<!\betc\.)(?<!\bDr\.)(?<=[.!?;])\s+"
+    r"|\n+"
+    r"|(?<=[a-z0-9)])\s+(?=[-*•]\s)"
+)
 # Clause boundaries inside a sentence: connectives and punctuation that join separate claims.
 _CLAUSE_BREAK = re.compile(
     r",\s+(?:and|but|while|whereas|which|so|because|since|although|though)\s+"

@@ -6,6 +6,7 @@ import difflib
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+
 import numpy as np
 
 from dlgrader import flags as detect
@@ -143,8 +144,10 @@ class Grader:
                     + (f" Nearest: {p.match.suggestions[0].question!r}." if p.match.suggestions else ""),
                 )
 
-    def _spans(self, text: str, sents: list[Span], tokens: list[TokenEmbeddings]) -> tuple[list[Span], np.ndarray]:
-        """Sentences, clauses, adjacent-sentence windows and the whole answer, with their vectors.
+    def _spans(self, text: str, sents: list[Span], tokens: list[TokenEmbeddings]
+               ) -> tuple[list[Span], np.ndarray, np.ndarray | None]:
+        """Evidence spans (sentences, clauses, adjacent-sentence windows) with their vectors, and the
+        whole-answer vector.
 
         Each sentence is encoded once; clause vectors are pooled from its token vectors, and windows and
         the whole answer are token-weighted means of sentence vectors (no extra forward passes).
@@ -170,28 +173,23 @@ class Grader:
             mixed = sentence_vecs[i] * weights[i] + sentence_vecs[i + 1] * weights[i + 1]
             spans.append(Span(text[kept[i].start:kept[i + 1].end], kept[i].start, kept[i + 1].end, "window"))
             vectors.append(mixed / np.linalg.norm(mixed))
-        if len(sentence_vecs) > 2:
-            whole = np.average(np.array(sentence_vecs), axis=0, weights=weights)
-            spans.append(Span(text[kept[0].start:kept[-1].end], kept[0].start, kept[-1].end, "answer"))
-            vectors.append(whole / np.linalg.norm(whole))
         matrix = np.array(vectors, dtype=np.float32) if vectors else np.zeros((0, self.embedder.dim), np.float32)
-        return spans, matrix
-
-    def _answer_vector(self, spans: list[Span], matrix: np.ndarray) -> np.ndarray | None:
-        """The whole-answer vector: the answer span, else the only window, else the only sentence."""
-        for kind in ("answer", "window", "sentence"):
-            rows = [i for i, s in enumerate(spans) if s.kind == kind]
-            if rows:
-                return matrix[rows[0]]
-        return None
+        whole = None
+        if sentence_vecs:
+            # Not an evidence span: the mean of a long on-topic answer resembles every key point a little,
+            # which would turn topical vocabulary into credit. It serves the echo and off-topic checks.
+            mean = np.average(np.array(sentence_vecs), axis=0, weights=weights)
+            whole = (mean / np.linalg.norm(mean)).astype(np.float32)
+        return spans, matrix, whole
 
     def _grade_prepared(self, p: _Prepared, tokens: list[TokenEmbeddings]) -> GradeResult:
         q = p.question
         assert q is not None and p.sentences is not None
-        spans, matrix = self._spans(p.text, p.sentences, tokens)
+        spans, matrix, whole = self._spans(p.text, p.sentences, tokens)
         kp_texts = [kp.text for kp in q.key_points]
-        coverage = score_key_points(kp_texts, self.index.keypoint_vectors(q.id), spans, matrix, self.thresholds)
-        flags = self._flags(p, q, spans, matrix, coverage.results, coverage.contradictions)
+        coverage = score_key_points(kp_texts, self.index.keypoint_vectors(q.id), spans, matrix, self.thresholds,
+                                    question=q.question)
+        flags = self._flags(p, q, whole, coverage.results, coverage.contradictions)
         score, breakdown = apply_flags(coverage.coverage, flags, self.thresholds)
         result = GradeResult(
             status="graded", id=p.request.id, label=p.request.label, question_id=q.id, question=q.question,
@@ -204,7 +202,7 @@ class Grader:
         result.summary = summarise(result)
         return result
 
-    def _flags(self, p: _Prepared, q: Question, spans: list[Span], matrix: np.ndarray,
+    def _flags(self, p: _Prepared, q: Question, whole: np.ndarray | None,
                kp_results: list[KeyPointResult], contradictions: list[int]) -> list[Flag]:
         out: list[Flag] = []
         n_content = detect.content_word_count(p.text)
@@ -220,7 +218,8 @@ class Grader:
         if is_list:
             out.append(Flag(code="keyword_list", message="The answer lists keywords without explaining them.",
                             details=list_details))
-        out.extend(self._echo_and_topic_flags(p, q, spans, matrix, kp_results))
+        if whole is not None:
+            out.extend(self._echo_and_topic_flags(p, q, whole, kp_results))
         if contradictions:
             points = [kp_results[i].text for i in contradictions]
             out.append(Flag(code="contradiction", message="The answer contradicts the reference: "
@@ -233,13 +232,10 @@ class Grader:
                             details={"cues": cues}))
         return out
 
-    def _echo_and_topic_flags(self, p: _Prepared, q: Question, spans: list[Span], matrix: np.ndarray,
+    def _echo_and_topic_flags(self, p: _Prepared, q: Question, vector: np.ndarray,
                               kp_results: list[KeyPointResult]) -> list[Flag]:
         t = self.thresholds
         out: list[Flag] = []
-        vector = self._answer_vector(spans, matrix)
-        if vector is None:
-            return out
         best_kp = max((r.similarity for r in kp_results), default=0.0)
         asked = " ".join(filter(None, [q.question, p.request.question]))
         share, new_words = detect.echo_overlap(p.text, asked)

@@ -8,10 +8,18 @@ from pathlib import Path
 import click
 
 
-def _grader():  # type: ignore[no-untyped-def]
+def _grader(calibration: Path | None = None):  # type: ignore[no-untyped-def]
+    """The Grader for the current settings; ``--calibration FILE`` overrides DLGRADER_CALIBRATION."""
+    from dlgrader.config import get_settings
     from dlgrader.service import default_grader
 
-    return default_grader()
+    settings = get_settings()
+    if calibration is not None:
+        settings = settings.model_copy(update={"calibration": calibration})
+    return default_grader(settings)
+
+
+_CALIBRATION_HELP = "A calibration.json from `dlgrader calibrate`: adds calibrated_score on your scale."
 
 
 @click.command("grade")
@@ -21,8 +29,10 @@ def _grader():  # type: ignore[no-untyped-def]
 @click.option("--json", "as_json", is_flag=True, help="Print the full result as JSON.")
 @click.option("--reference", is_flag=True, help="Also show the reference answer.")
 @click.option("--feedback", is_flag=True, help="Add LLM feedback (needs DLGRADER_LLM_BASE_URL).")
+@click.option("--calibration", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help=_CALIBRATION_HELP)
 def grade(question: str | None, question_id: str | None, answer: str | None, as_json: bool,
-          reference: bool, feedback: bool) -> None:
+          reference: bool, feedback: bool, calibration: Path | None) -> None:
     """Grade one answer against the question bank (offline)."""
     if not question and not question_id:
         raise click.UsageError("give --question TEXT or --question-id ID")
@@ -30,7 +40,7 @@ def grade(question: str | None, question_id: str | None, answer: str | None, as_
         if sys.stdin.isatty():
             click.echo("Type the answer, then Ctrl-D:", err=True)
         answer = sys.stdin.read()
-    grader = _grader()
+    grader = _grader(calibration)
     result = grader.grade(answer, question_id=question_id, question=question)
     if feedback and result.status == "graded":
         from dlgrader.feedback_runner import attach_feedback
@@ -46,6 +56,9 @@ def grade(question: str | None, question_id: str | None, answer: str | None, as_
     from dlgrader.render import render_result
 
     render_result(result, render_console, show_reference=ref)
+    if result.calibrated_score is not None:
+        render_console.print(f"Calibrated score: {result.calibrated_score:g} on your scale "
+                             f"({result.calibrated_scale})")
     if result.feedback:
         from dlgrader.render import render_feedback
 
@@ -59,37 +72,65 @@ def grade(question: str | None, question_id: str | None, answer: str | None, as_
 @click.option("--columns", help="Rename input fields, e.g. 'answer=response,label=score,question_id=qid'.")
 @click.option("--restart", is_flag=True, help="Overwrite OUTPUT instead of resuming it.")
 @click.option("--feedback", is_flag=True, help="Add LLM feedback to each graded answer.")
-@click.option("--dry-run", is_flag=True, help="With --feedback: estimate LLM calls and tokens, spend nothing.")
+@click.option("--dry-run", is_flag=True,
+              help="With --feedback: estimate LLM calls and tokens, spend nothing.")
+@click.option("--calibration", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help=_CALIBRATION_HELP)
+@click.option("--progress/--no-progress", "show_progress", default=None,
+              help="Progress bar with rate and ETA on stderr (default: when stderr is a terminal).")
 def batch(input_path: Path, output: Path, columns: str | None, restart: bool, feedback: bool,
-          dry_run: bool) -> None:
-    """Grade a JSONL or CSV file of answers into a JSONL file of results (resumable)."""
+          dry_run: bool, calibration: Path | None, show_progress: bool | None) -> None:
+    """Grade a JSONL or CSV file of answers into a JSONL file of results.
+
+    Memory stays bounded whatever the file size. Re-running with the same OUTPUT resumes: answers
+    already graded there are skipped (use --restart to start over).
+    """
     from dlgrader.batch import Columns, count_records, run_batch
 
     cols = Columns.parse(columns)
     if dry_run:
         from dlgrader.feedback_runner import dry_run_estimate
 
-        click.echo(dry_run_estimate(_grader(), input_path, cols))
+        click.echo(dry_run_estimate(_grader(calibration), input_path, cols))
         return
-    grader = _grader()
-    on_result = None
+    grader = _grader(calibration)
+    hook = None
     if feedback:
         from dlgrader.feedback_runner import BatchFeedback
 
-        on_result = BatchFeedback(grader)
+        hook = BatchFeedback(grader)
     total = count_records(input_path)
-    show = sys.stderr.isatty()
-    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn,
-                               TimeRemainingColumn, TransferSpeedColumn)
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn, TimeRemainingColumn
 
+    console = Console(stderr=True)
+    show = console.is_terminal if show_progress is None else show_progress
     with Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
-                  TaskProgressColumn(), TimeRemainingColumn(), disable=not show, transient=False) as bar:
+                  TaskProgressColumn(), _rate_column(), TimeRemainingColumn(), console=console,
+                  disable=not show, transient=False) as bar:
         task = bar.add_task("grading", total=total)
         stats = run_batch(grader, input_path, output, columns=cols, resume=not restart,
-                          progress=lambda n: bar.advance(task, n), on_result=on_result)
-    del TransferSpeedColumn
+                          progress=lambda n: bar.advance(task, n), on_chunk=hook,
+                          on_start=lambda done: bar.reset(task, total=total, completed=done))
     click.echo(f"{stats.total} written to {output} ({stats.graded} graded, {stats.unknown} unknown question, "
                f"{stats.invalid} invalid); {stats.skipped} already done", err=True)
+    if hook is not None:
+        hook.close()
+        click.echo(hook.line(), err=True)
+
+
+def _rate_column():  # type: ignore[no-untyped-def]
+    from rich.progress import ProgressColumn
+    from rich.text import Text
+
+    class RateColumn(ProgressColumn):
+        """Answers graded per second (over rich's recent window)."""
+
+        def render(self, task) -> Text:  # type: ignore[no-untyped-def]
+            rate = f"{task.speed:,.1f} answers/s" if task.speed else "- answers/s"
+            return Text(rate, style="progress.data.speed")
+
+    return RateColumn()
 
 
 def register(cli: click.Group) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 
 _WS = re.compile(r"\s+")
-_WORD = re.compile(r"[a-z0-9]+(?:[-'][a-z0-9]+)*")
+_WORD = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 
 # Function words carry no fact; leaving them out keeps the support ratio about content.
 STOPWORDS = frozenset(
@@ -18,7 +18,8 @@ STOPWORDS = frozenset(
     could may might must shall should will would also not no nor only just more most less least
     each every any all both either neither some many much few other another same own their them
     they we our us you your he she his her i me my one ones s t via per while during before after
-    between within without through up down out off again further once too use used using uses""".split()
+    between within without through up down out off again further once too use used using uses
+    don doesn isn aren won didn wasn weren hasn haven shouldn couldn wouldn ll ve re d m""".split()
 )
 
 

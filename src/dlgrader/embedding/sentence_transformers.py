@@ -40,9 +40,7 @@ class SentenceTransformerEmbedder(Embedder):
         except (OSError, ValueError) as exc:
             raise EmbeddingError(f"cannot load the model in {model_dir}: {exc}") from exc
         self.model_id = model_id
-        getter = getattr(self._model, "get_embedding_dimension", None) or getattr(
-            self._model, "get_sentence_embedding_dimension"
-        )
+        getter = getattr(self._model, "get_embedding_dimension", None) or self._model.get_sentence_embedding_dimension
         dim = getter()
         if dim is None:
             raise EmbeddingError(f"{model_dir} does not declare an embedding dimension")

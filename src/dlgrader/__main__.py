@@ -1,0 +1,5 @@
+"""``python -m dlgrader``."""
+
+from dlgrader.cli import main
+
+main()

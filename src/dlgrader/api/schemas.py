@@ -1,0 +1,171 @@
+"""Request and response bodies of the HTTP API (the engine's ``GradeResult`` is returned as it is)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidatorFunctionWrapHandler,
+    WrapValidator,
+    model_validator,
+)
+
+from dlgrader.models import Difficulty, GradeResult, KeyPoint, SourceRef
+
+EXAMPLE_ANSWER = ("Dropout randomly switches off a fraction of the neurons at each training step, so the "
+                  "network cannot rely on any single unit and learns redundant features. At inference all "
+                  "neurons are used and their outputs are scaled.")
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class _GradeFields(_In):
+    question_id: str | None = Field(None, max_length=200, description="Bank id of the question "
+                                    "(see GET /v1/questions). Takes precedence over `question`.")
+    question: str | None = Field(None, max_length=2000, description="The question as free text; it is "
+                                 "matched against the bank. Not in the bank: status `unknown_question`.")
+    answer: str = Field(description="The answer to grade; at most DLGRADER_MAX_ANSWER_CHARS characters "
+                        "(default 20000). Only the first DLGRADER_MAX_ANSWER_WORDS words are scored.")
+
+    @model_validator(mode="after")
+    def _asks_something(self) -> _GradeFields:
+        if not (self.question_id or "").strip() and not (self.question or "").strip():
+            raise ValueError("give 'question_id' (a bank id) or a non-empty 'question'")
+        return self
+
+
+class GradeIn(_GradeFields):
+    """One answer to grade, by question id or free-text question."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"question_id": "dropout", "answer": EXAMPLE_ANSWER},
+        {"question": "How does dropout help a neural network?", "answer": EXAMPLE_ANSWER, "feedback": True},
+    ]})
+    feedback: bool = Field(False, description="Add LLM feedback when an LLM is configured; otherwise the "
+                           "result says feedback is unavailable.")
+
+
+class BatchItemIn(_GradeFields):
+    """One answer of a batch; ``id`` is yours and comes back on its result."""
+
+    id: str | int | None = Field(None, description="Your id for this answer, echoed back (as a string).")
+    label: float | str | None = Field(None, description="A human grade or label, echoed back.")
+
+
+@dataclass(frozen=True)
+class InvalidItem:
+    """A batch item that does not fit ``BatchItemIn``: it becomes an ``invalid`` result, alone."""
+
+    id: str | None
+    problems: list[str]
+
+
+def _keep_bad_items(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+    try:
+        return handler(value)
+    except ValidationError as exc:
+        raw_id = value.get("id") if isinstance(value, dict) else None
+        problems = [f"{'.'.join(str(p) for p in e['loc']) or 'item'}: "
+                    + e["msg"].removeprefix("Value error, ") for e in exc.errors()]
+        return InvalidItem(id=str(raw_id) if isinstance(raw_id, str | int) else None, problems=problems)
+
+
+# Documented as BatchItemIn; an item that does not validate is kept as an InvalidItem instead of
+# failing the whole request (one bad item never fails the others).
+LenientBatchItem = Annotated[BatchItemIn, WrapValidator(_keep_bad_items)]
+
+
+class BatchIn(_In):
+    """Answers to grade together; results come back in the same order."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"items": [
+        {"id": "a1", "question_id": "dropout", "answer": EXAMPLE_ANSWER},
+        {"id": "a2", "question": "What is the capital of France?", "answer": "Paris."},
+    ]}]})
+    items: list[LenientBatchItem] = Field(min_length=1, description="At most DLGRADER_MAX_BATCH_ITEMS "
+                                          "(default 100) items. An item that is itself invalid gets a "
+                                          "result with status `invalid`; the others are graded.")
+    feedback: bool = Field(False, description="Add LLM feedback to each graded answer (when configured).")
+
+
+class BatchOut(BaseModel):
+    """Results in the order of the items, with counts by status."""
+
+    results: list[GradeResult]
+    count: int
+    graded: int
+    unknown_question: int
+    invalid: int
+
+
+class QuestionSummary(BaseModel):
+    """A question of the bank, without its answer."""
+
+    id: str
+    question: str
+    aliases: list[str]
+    topic: str
+    difficulty: Difficulty
+    documents: list[str] = Field(description="Source articles the question comes from.")
+    key_point_count: int
+
+
+class QuestionDetail(QuestionSummary):
+    """A question with its reference answer, key points and sources."""
+
+    reference_answer: str
+    key_points: list[KeyPoint]
+    sources: list[SourceRef]
+
+
+class QuestionPage(BaseModel):
+    """One page of questions; ``next_offset`` is null on the last page."""
+
+    items: list[QuestionSummary]
+    total: int
+    limit: int
+    offset: int
+    next_offset: int | None
+
+
+class TopicOut(BaseModel):
+    name: str
+    description: str | None
+    question_count: int
+
+
+class TopicList(BaseModel):
+    topics: list[TopicOut]
+
+
+class Health(BaseModel):
+    status: Literal["ok"] = "ok"
+
+
+class Ready(BaseModel):
+    status: Literal["ready"] = "ready"
+    questions: int
+    model: str
+    backend: str
+
+
+class ErrorBody(BaseModel):
+    code: str = Field(description="Stable, machine-readable code, e.g. `validation_error`.")
+    message: str = Field(description="What went wrong and what to do about it.")
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+class ErrorOut(BaseModel):
+    """The shape of every error response."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"error": {
+        "code": "validation_error", "message": "The request is invalid: body.answer: Field required.",
+        "details": {"errors": [{"field": "body.answer", "message": "Field required", "type": "missing"}]}}}]})
+    error: ErrorBody

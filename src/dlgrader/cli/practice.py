@@ -1,0 +1,262 @@
+"""``dlgrader practice``, ``dlgrader progress [--json] | export`` and ``dlgrader questions list|show|random``.
+
+Only the bank is loaded before the first question is shown; the Grader loads in the background.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import random
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from dlgrader.corpus.loader import Bank
+    from dlgrader.models import Question
+    from dlgrader.progress import ProgressStore, ProgressSummary
+
+DIFFICULTIES = click.Choice(["beginner", "intermediate", "advanced"])
+
+
+def _console() -> Console:
+    from rich.console import Console
+
+    # Plain text when stdout is not a terminal; NO_COLOR (which rich reads) also drops bold and dim here.
+    console = Console(highlight=False)
+    return Console(highlight=False, color_system=None) if console.no_color else console
+
+
+def _bank() -> Bank:
+    from dlgrader.config import get_settings
+    from dlgrader.corpus.loader import load_bank
+
+    return load_bank(get_settings().corpus)
+
+
+def _store() -> ProgressStore:
+    from dlgrader.config import get_settings
+    from dlgrader.progress import ProgressStore
+
+    store = ProgressStore.open(get_settings().resolved_data_dir())
+    for notice in store.notices:
+        click.secho(notice, fg="yellow", err=True)
+    return store
+
+
+def _filtered(bank: Bank, topic: str | None, difficulty: str | None) -> list[Question]:
+    from dlgrader.practice import filter_questions
+
+    questions = filter_questions(bank, topic=topic, difficulty=difficulty)
+    if not questions:
+        topics = ", ".join(sorted({q.topic for q in bank.questions}))
+        raise click.UsageError(f"no question matches topic={topic!r} difficulty={difficulty!r}; "
+                               f"topics: {topics}")
+    return questions
+
+
+# ---------------------------------------------------------------- practice
+
+
+@click.command("practice")
+@click.option("--topic", help="Only questions of this topic (see `dlgrader questions list`).")
+@click.option("--difficulty", type=DIFFICULTIES, help="Only questions of this difficulty.")
+@click.option("--count", type=click.IntRange(min=1), default=10, show_default=True,
+              help="Questions in this session.")
+@click.option("--mode", type=click.Choice(["due", "random", "weakest"]), default="due", show_default=True,
+              help="due: spaced-repetition queue, then new questions; weakest: lowest scores first.")
+@click.option("--feedback", is_flag=True, help="Add LLM feedback after each offline result.")
+@click.option("--seed", type=int, help="Seed for --mode random (reproducible sessions).")
+def practice(topic: str | None, difficulty: str | None, count: int, mode: str, feedback: bool,
+             seed: int | None) -> None:
+    """Practise: answer questions, see what you covered and missed; progress is saved."""
+    from dlgrader.practice import PracticeOptions, PracticeSession
+    from dlgrader.service import default_grader
+
+    bank = _bank()
+    _filtered(bank, topic, difficulty)
+    with _store() as store:
+        session = PracticeSession(
+            bank=bank, store=store, grader_factory=default_grader, console=_console(), stdin=sys.stdin,
+            options=PracticeOptions(topic=topic, difficulty=difficulty, count=count, mode=mode,  # type: ignore[arg-type]
+                                    feedback=feedback, seed=seed))
+        session.run()
+
+
+# ---------------------------------------------------------------- progress
+
+
+@click.group("progress", invoke_without_command=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@click.pass_context
+def progress_group(ctx: click.Context, as_json: bool) -> None:
+    """Mastery per topic, due questions, streak and weakest key points."""
+    if ctx.invoked_subcommand is not None:
+        return
+    bank = _bank()
+    with _store() as store:
+        summary = store.summary(bank)
+    if as_json:
+        click.echo(summary.model_dump_json(indent=2))
+        return
+    render_progress(summary, _console())
+
+
+@progress_group.command("export")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="File to write (default: stdout).")
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv"]), default="jsonl", show_default=True)
+def progress_export(output: Path | None, fmt: str) -> None:
+    """Every attempt with its key-point verdicts, for other tools."""
+    bank = _bank()
+    with _store() as store:
+        rows = list(store.attempts())
+    for row in rows:
+        question = bank.get(str(row["question_id"]))
+        row["topic"] = question.topic if question else None
+    out = output.open("w", encoding="utf-8", newline="") if output else sys.stdout
+    try:
+        if fmt == "jsonl":
+            for row in rows:
+                out.write(json.dumps(row, ensure_ascii=False) + "\n")
+        else:
+            fields = ["id", "created_at", "session_id", "question_id", "topic", "status", "score",
+                      "credited_score", "hints", "rating", "covered", "partial", "missing", "answer"]
+            writer = csv.DictWriter(out, fieldnames=fields, extrasaction="ignore")
+            writer.writeheader()
+            for row in rows:
+                verdicts = [kp["verdict"] for kp in row["key_points"]]  # type: ignore[attr-defined]
+                covered, partial = verdicts.count("covered"), verdicts.count("partial")
+                writer.writerow({**row, "covered": covered, "partial": partial,
+                                 "missing": len(verdicts) - covered - partial})
+    finally:
+        if output:
+            out.close()
+    if output:
+        click.echo(f"{len(rows)} attempts written to {output}", err=True)
+
+
+def render_progress(summary: ProgressSummary, console: Console) -> None:
+    from rich.table import Table
+    from rich.text import Text
+
+    console.print(Text(f"{summary.questions_seen} of {summary.questions_total} questions practised "
+                       f"({summary.graded} graded answers). Due now: {summary.due_now}, due today: "
+                       f"{summary.due_today}, never seen: {summary.new}.", style="bold"))
+    console.print(f"Streak: {summary.streak_days} day{'s' if summary.streak_days != 1 else ''} "
+                  f"(practised on {summary.practice_days} days; last {summary.last_practice or 'never'}).")
+    table = Table(title="Mastery per topic", expand=False)
+    for name, justify in (("topic", "left"), ("seen", "right"), ("mastered", "right"), ("mastery", "right"),
+                          ("avg score", "right"), ("due", "right")):
+        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    for t in summary.topics:
+        table.add_row(t.topic, f"{t.seen}/{t.questions}", str(t.mastered), f"{t.mastery:.0f}%",
+                      "—" if t.average_score is None else f"{t.average_score:.0f}", str(t.due))
+    console.print(table)
+    if summary.weakest_key_points:
+        console.print(Text("Weakest key points", style="bold"))
+        for w in summary.weakest_key_points:
+            console.print(f"  ✘ {w.text}  ({w.question_id}: missed {w.missed}, partial {w.partial} "
+                          f"of {w.attempts})")
+    console.print(Text(f"Database: {summary.database}", style="dim"))
+
+
+# ---------------------------------------------------------------- questions
+
+
+@click.group("questions")
+def questions_group() -> None:
+    """Browse the question bank."""
+
+
+@questions_group.command("list")
+@click.option("--topic", help="Only this topic.")
+@click.option("--difficulty", type=DIFFICULTIES)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+def questions_list(topic: str | None, difficulty: str | None, as_json: bool) -> None:
+    """List the questions (id, topic, difficulty, question)."""
+    questions = _filtered(_bank(), topic, difficulty)
+    if as_json:
+        for q in questions:
+            click.echo(json.dumps({"id": q.id, "topic": q.topic, "difficulty": q.difficulty,
+                                   "question": q.question, "key_points": len(q.key_points)}))
+        return
+    from rich.table import Table
+
+    table = Table(expand=True)
+    table.add_column("id", no_wrap=True)
+    table.add_column("topic")
+    table.add_column("difficulty")
+    table.add_column("question", ratio=1)
+    for q in questions:
+        table.add_row(q.id, q.topic, q.difficulty, q.question)
+    console = _console()
+    console.print(table)
+    console.print(f"{len(questions)} question(s)")
+
+
+@questions_group.command("show")
+@click.argument("question_id")
+@click.option("--json", "as_json", is_flag=True, help="The whole bank record as JSON.")
+def questions_show(question_id: str, as_json: bool) -> None:
+    """Show one question with its reference answer, key points and sources."""
+    bank = _bank()
+    question = bank.get(question_id)
+    if question is None:
+        import difflib
+
+        close = difflib.get_close_matches(question_id, list(bank.by_id), n=3, cutoff=0.5)
+        hint = f" Did you mean: {', '.join(close)}?" if close else ""
+        raise click.ClickException(f"no question with id {question_id!r}.{hint}")
+    _show(question, as_json, reference=True)
+
+
+@questions_group.command("random")
+@click.option("--topic", help="Only this topic.")
+@click.option("--difficulty", type=DIFFICULTIES)
+@click.option("--seed", type=int, help="Reproducible choice.")
+@click.option("--reference", is_flag=True, help="Also show the reference answer and key points.")
+@click.option("--json", "as_json", is_flag=True)
+def questions_random(topic: str | None, difficulty: str | None, seed: int | None, reference: bool,
+                     as_json: bool) -> None:
+    """Show one random question."""
+    question = random.Random(seed).choice(_filtered(_bank(), topic, difficulty))
+    _show(question, as_json, reference=reference)
+
+
+def _show(question: Question, as_json: bool, *, reference: bool) -> None:
+    if as_json:
+        data = question.model_dump() if reference else {
+            "id": question.id, "topic": question.topic, "difficulty": question.difficulty,
+            "question": question.question}
+        click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+        return
+    from rich.text import Text
+
+    console = _console()
+    console.print(Text(question.question, style="bold"))
+    console.print(Text(f"id {question.id} · {question.topic} · {question.difficulty}", style="dim"))
+    if question.aliases:
+        console.print(Text("Also asked as: " + " | ".join(question.aliases), style="dim"))
+    if not reference:
+        return
+    console.print(Text("\nReference answer", style="bold"))
+    console.print(question.reference_answer)
+    console.print(Text("\nKey points", style="bold"))
+    for i, kp in enumerate(question.key_points, 1):
+        console.print(f"  {i}. {kp.text}")
+    if question.sources:
+        console.print(Text("\nSources", style="bold"))
+        for s in question.sources:
+            console.print(f"  {s.document} ({s.locator})")
+
+
+def register(cli: click.Group) -> None:
+    cli.add_command(practice)
+    cli.add_command(progress_group)
+    cli.add_command(questions_group)

@@ -1,0 +1,177 @@
+"""``dlgrader report`` (summary, agreement with human labels, HTML/CSV/JSON) and ``dlgrader calibrate``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from dlgrader.errors import CalibrationError, CorpusError, InputError
+
+_RESULTS = click.Path(exists=True, dir_okay=False, path_type=Path)
+_OUT = click.Path(dir_okay=False, path_type=Path)
+
+
+def _scale(value: str | None):  # type: ignore[no-untyped-def]
+    """'0-5' or '0-5:0.5' (low-high[:step]) -> Scale; None when not given."""
+    if not value:
+        return None
+    from dlgrader.metrics import Scale
+
+    bounds, _, step = value.partition(":")
+    low, sep, high = bounds.strip().partition("-")
+    try:
+        scale = Scale(float(low), float(high), float(step) if step else 1.0) if sep else None
+    except ValueError:
+        scale = None
+    if scale is None or scale.high <= scale.low or scale.step <= 0:
+        raise click.BadParameter(f"{value!r}: use LOW-HIGH or LOW-HIGH:STEP, e.g. 0-5:0.5",
+                                 param_hint="--scale")
+    return scale
+
+
+def _labels_options(command):  # type: ignore[no-untyped-def]
+    command = click.option("--id-column", default="id", show_default=True,
+                           help="With --labels-file: the column that holds the answer ids.")(command)
+    command = click.option("--labels-file", type=_RESULTS, help="Take the labels from this JSONL/CSV "
+                           "(e.g. the batch input), joined by id.")(command)
+    command = click.option("--scale", help="The label scale LOW-HIGH[:STEP], e.g. 0-5:0.5 "
+                           "(default: guessed from the labels).")(command)
+    return command
+
+
+def _echo_issues(issues, count: int, limit: int = 10) -> None:  # type: ignore[no-untyped-def]
+    if not count:
+        return
+    click.echo(f"{count} answer(s) without a usable label (left out):", err=True)
+    for issue in issues[:limit]:
+        click.echo(f"  line {issue.line} (id {issue.id}): {issue.reason}", err=True)
+    if count > limit:
+        click.echo(f"  ... and {count - limit} more", err=True)
+
+
+@click.command("report")
+@click.argument("results", type=_RESULTS)
+@click.option("--labels", metavar="COLUMN",
+              help="Field holding the human label (batch writes it as 'label').")
+@_labels_options
+@click.option("--html", "html_path", type=_OUT, help="Write a self-contained HTML report with charts.")
+@click.option("--csv", "csv_path", type=_OUT, help="Write per-topic and per-question figures as CSV.")
+@click.option("--json", "json_path", type=_OUT, help="Write the whole summary as JSON.")
+@click.option("--top", default=10, show_default=True,
+              help="How many missed key points / disagreements to list.")
+def report(results: Path, labels: str | None, labels_file: Path | None, id_column: str, scale: str | None,
+           html_path: Path | None, csv_path: Path | None, json_path: Path | None, top: int) -> None:
+    """Summarise a batch results file: scores, topics, questions, missed key points, flags; with
+    --labels, agreement with human grades (Pearson, Spearman, QWK, MAE, RMSE, bootstrap 95% CIs)."""
+    from dlgrader.report import build_report, write_csv, write_html, write_json
+
+    if labels_file and not labels:
+        raise click.UsageError("--labels-file needs --labels COLUMN (the column to read there)")
+    try:
+        report_ = build_report(results, _bank(), labels=labels, labels_file=labels_file, id_column=id_column,
+                               scale=_scale(scale), top=top)
+    except InputError as exc:
+        raise click.ClickException(str(exc)) from exc
+    _echo_report(report_)
+    for path, write in ((html_path, write_html), (csv_path, write_csv), (json_path, write_json)):
+        if path is not None:
+            write(report_, path)
+            click.echo(f"wrote {path}", err=True)
+
+
+def _bank():  # type: ignore[no-untyped-def]
+    """The configured bank, for topics; the report still works (without topics) when it cannot be read."""
+    from dlgrader.config import get_settings
+    from dlgrader.corpus.loader import load_bank
+
+    try:
+        return load_bank(get_settings().corpus)
+    except CorpusError as exc:
+        click.echo(f"warning: topics unavailable ({exc})", err=True)
+        return None
+
+
+def _echo_report(r) -> None:  # type: ignore[no-untyped-def]
+    st = r.score_stats
+    status = ", ".join(f"{n} {k}" for k, n in sorted(r.by_status.items()))
+    click.echo(f"{r.source}: {r.total} results ({status})")
+    if st["mean"] is not None:
+        click.echo(f"score: mean {st['mean']:.1f}, median {st['median']:.1f}, sd {st['sd']:.1f}")
+        click.echo("score histogram: " + "  ".join(f"{i * 10}-{i * 10 + 10}: {c}"
+                                                   for i, c in enumerate(r.histogram)))
+    click.echo("\nper topic (answers, mean score):")
+    for t in r.topics:
+        click.echo(f"  {t.key:<28} {t.n:>6}  {t.mean_score:6.1f}")
+    click.echo("\nweakest questions (answers, mean score):")
+    for q in r.questions[:10]:
+        click.echo(f"  {q.key:<36} {q.n:>6}  {q.mean_score:6.1f}")
+    if r.missed:
+        click.echo("\nmost-missed key points:")
+        for m in r.missed:
+            click.echo(f"  {m.missed}/{m.answered} ({m.rate:.0%})  [{m.question_id}] {m.text[:90]}")
+    if r.flags:
+        click.echo("\nflags: " + ", ".join(f"{k} {v}" for k, v in r.flags.items()))
+    if r.unknown_questions:
+        asked = list(r.unknown_questions.items())[:10]
+        click.echo("unknown questions: " + ", ".join(f"{k} ({v})" for k, v in asked))
+    if r.unreadable:
+        click.echo(f"{len(r.unreadable)} unreadable line(s), first: line {r.unreadable[0].line}: "
+                   f"{r.unreadable[0].reason}", err=True)
+    if r.labels is not None:
+        _echo_labels(r.labels)
+
+
+def _echo_labels(lab) -> None:  # type: ignore[no-untyped-def]
+    click.echo(f"\nagreement with '{lab.column}' ({lab.n} labelled answers; scale {lab.scale}; "
+               f"grader value: {lab.prediction}; bootstrap 95% CI):")
+    if lab.overall is not None:
+        for name in ("pearson", "spearman", "qwk", "mae", "rmse"):
+            click.echo(f"  {name:<9} {getattr(lab.overall, name)}")
+    if lab.disagreements:
+        click.echo("largest disagreements (line, id, grader, human):")
+        for d in lab.disagreements:
+            click.echo(f"  line {d.line}  {d.id}  {d.prediction:.2f}  {d.label:g}  [{d.question_id}]")
+    _echo_issues(lab.issues, lab.issue_count)
+
+
+@click.command("calibrate")
+@click.argument("results", type=_RESULTS)
+@click.option("--labels", metavar="COLUMN", required=True, help="Field holding the human label.")
+@_labels_options
+@click.option("-o", "--output", type=_OUT, required=True, help="Where to write calibration.json.")
+@click.option("--method", type=click.Choice(["isotonic", "logistic"]), default="isotonic", show_default=True)
+def calibrate(results: Path, labels: str, labels_file: Path | None, id_column: str, scale: str | None,
+              output: Path, method: str) -> None:
+    """Fit a monotone mapping from the raw score to your marking scale, from answers you graded.
+
+    Reports agreement before and after under cross-validation grouped by question text, then writes
+    OUTPUT; use it with `grade`/`batch --calibration OUTPUT` or DLGRADER_CALIBRATION=OUTPUT.
+    """
+    from dlgrader.calibration import fit_calibration
+    from dlgrader.metrics import infer_scale
+    from dlgrader.report import labelled_sample
+
+    try:
+        sample = labelled_sample(results, labels=labels, labels_file=labels_file, id_column=id_column)
+        _echo_issues(sample.issues, sample.issue_count)
+        chosen = _scale(scale) or infer_scale(sample.labels)
+        fitted, cv = fit_calibration(sample.scores, sample.labels, sample.groups, scale=chosen,
+                                     method=method, source=str(results))  # type: ignore[arg-type]
+    except (CalibrationError, InputError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"{method} calibration on {len(sample.scores)} labelled answers, scale {chosen}")
+    click.echo(f"cross-validation: {cv.grouping}")
+    click.echo(f"  {'metric':<9} {'before (raw score rescaled)':<30} after (calibrated)")
+    for name in ("pearson", "spearman", "qwk", "mae", "rmse"):
+        click.echo(f"  {name:<9} {str(getattr(cv.before, name)):<30} {getattr(cv.after, name)}")
+    marks = "  ".join(f"{s:g}->{v:.2f}" for s, v in zip((0, 25, 50, 75, 100),
+                                                         fitted.predict([0, 25, 50, 75, 100]), strict=True))
+    click.echo(f"mapping (score -> your scale): {marks}")
+    fitted.save(output)
+    click.echo(f"wrote {output}", err=True)
+
+
+def register(cli: click.Group) -> None:
+    cli.add_command(report)
+    cli.add_command(calibrate)

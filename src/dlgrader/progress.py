@@ -1,0 +1,504 @@
+"""Practice progress: every attempt and one FSRS card per question, in SQLite in the user's data dir.
+
+Schema versions (``PRAGMA user_version``); an older database is backed up, then migrated in one transaction:
+
+    1  attempts(question_id, answer, score, key_points JSON, created_at): the first cut, history only
+    2  + attempts.status / credited_score / hints / rating / session_id / feedback,
+       key_point_results (one row per key-point verdict), cards (FSRS state and due date per question);
+       the cards of a v1 database are rebuilt by replaying its attempts through the scheduler
+
+A file that SQLite cannot read is renamed ``progress.db.corrupt-<timestamp>`` and a new database is started;
+``ProgressStore.notices`` says so, for the CLI to show. A database from a newer dlgrader is refused untouched.
+
+Scheduling: the rating of an attempt comes from its score (after the hint penalty) and its missed key points
+(``rating_for``); FSRS turns ratings into due dates. Fuzzing is off so that schedules are reproducible.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import zlib
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+from pydantic import BaseModel
+
+from dlgrader.errors import ProgressStoreError
+
+if TYPE_CHECKING:
+    from fsrs import Rating, Scheduler
+
+    from dlgrader.corpus.loader import Bank
+    from dlgrader.models import GradeResult
+
+DB_NAME = "progress.db"
+SCHEMA_VERSION = 2
+HINT_FACTOR = 0.75
+"""Each hint multiplies the stored (credited) score by this factor, and a hinted answer rates at most Good."""
+AttemptStatus = Literal["graded", "skipped", "revealed"]
+MISSED = ("missing", "contradicted")
+
+
+# ---------------------------------------------------------------- rating
+
+
+def credited_score(score: float, hints: int) -> float:
+    """The score an attempt is credited with after ``hints`` hints."""
+    return round(score * HINT_FACTOR ** max(0, hints), 1)
+
+
+def rating_for(score: float, verdicts: Sequence[str], *, hints: int = 0) -> Rating:
+    """FSRS rating of an answer from its (credited) score and its key-point verdicts.
+
+    Again: below 40, or a contradicted key point. Hard: below 65, or more than half the key points missed.
+    Good: below 90, or any key point missed. Easy: otherwise. A hinted answer is at most Good.
+    """
+    from fsrs import Rating
+
+    missed = sum(v in MISSED for v in verdicts) / max(1, len(verdicts))
+    if score < 40 or "contradicted" in verdicts:
+        return Rating.Again
+    if score < 65 or missed > 0.5:
+        return Rating.Hard
+    if score < 90 or missed > 0 or hints > 0:
+        return Rating.Good
+    return Rating.Easy
+
+
+def default_scheduler() -> Scheduler:
+    from fsrs import Scheduler
+
+    return Scheduler(enable_fuzzing=False)
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+# ---------------------------------------------------------------- schema and migrations
+
+_V1 = """
+CREATE TABLE attempts (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    question_id TEXT NOT NULL,
+    answer TEXT NOT NULL,
+    score REAL,
+    key_points TEXT NOT NULL DEFAULT '[]',
+    created_at TEXT NOT NULL
+);
+CREATE INDEX attempts_question ON attempts(question_id, created_at);
+"""
+
+_V2 = """
+ALTER TABLE attempts ADD COLUMN status TEXT NOT NULL DEFAULT 'graded';
+ALTER TABLE attempts ADD COLUMN credited_score REAL;
+ALTER TABLE attempts ADD COLUMN hints INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE attempts ADD COLUMN rating INTEGER;
+ALTER TABLE attempts ADD COLUMN session_id TEXT;
+ALTER TABLE attempts ADD COLUMN feedback TEXT;
+CREATE TABLE key_point_results (
+    attempt_id INTEGER NOT NULL REFERENCES attempts(id) ON DELETE CASCADE,
+    kp_index INTEGER NOT NULL,
+    text TEXT NOT NULL,
+    verdict TEXT NOT NULL,
+    similarity REAL,
+    evidence TEXT,
+    PRIMARY KEY (attempt_id, kp_index)
+);
+CREATE TABLE cards (
+    question_id TEXT PRIMARY KEY,
+    card TEXT NOT NULL,
+    due TEXT NOT NULL,
+    state INTEGER NOT NULL,
+    reviews INTEGER NOT NULL DEFAULT 0,
+    last_review TEXT
+);
+CREATE INDEX cards_due ON cards(due);
+"""
+
+
+def _script(conn: sqlite3.Connection, script: str) -> None:
+    # executescript() would COMMIT first; statements one by one keep the migration in our transaction.
+    for statement in script.split(";"):
+        if statement.strip():
+            conn.execute(statement)
+
+
+def _migrate_to_1(conn: sqlite3.Connection, scheduler: Scheduler) -> None:
+    _script(conn, _V1)
+
+
+def _migrate_to_2(conn: sqlite3.Connection, scheduler: Scheduler) -> None:
+    _script(conn, _V2)
+    rows = conn.execute("SELECT id, question_id, score, key_points, created_at FROM attempts "
+                        "ORDER BY created_at, id").fetchall()
+    for attempt_id, question_id, score, kp_json, created_at in rows:
+        kps = json.loads(kp_json or "[]")
+        verdicts = [kp["verdict"] for kp in kps]
+        rating = rating_for(score or 0.0, verdicts)
+        conn.execute("UPDATE attempts SET credited_score = ?, rating = ? WHERE id = ?",
+                     (score, int(rating), attempt_id))
+        conn.executemany(
+            "INSERT INTO key_point_results (attempt_id, kp_index, text, verdict, similarity) "
+            "VALUES (?,?,?,?,?)",
+            [(attempt_id, kp["index"], kp["text"], kp["verdict"], kp.get("similarity")) for kp in kps])
+        _review(conn, scheduler, question_id, rating, datetime.fromisoformat(created_at))
+
+
+MIGRATIONS = {1: _migrate_to_1, 2: _migrate_to_2}
+
+
+def _review(conn: sqlite3.Connection, scheduler: Scheduler, question_id: str, rating: Rating,
+            moment: datetime) -> datetime:
+    """Apply one review to the question's card; returns the new due date."""
+    from fsrs import Card
+
+    row = conn.execute("SELECT card FROM cards WHERE question_id = ?", (question_id,)).fetchone()
+    card = Card.from_json(row[0]) if row else Card(card_id=zlib.crc32(question_id.encode()))
+    card, _ = scheduler.review_card(card, rating, review_datetime=moment.astimezone(UTC))
+    conn.execute(
+        "INSERT INTO cards (question_id, card, due, state, reviews, last_review) VALUES (?,?,?,?,1,?) "
+        "ON CONFLICT(question_id) DO UPDATE SET card = excluded.card, due = excluded.due, "
+        "state = excluded.state, reviews = reviews + 1, last_review = excluded.last_review",
+        (question_id, card.to_json(), _iso(card.due), int(card.state), _iso(moment)))
+    return card.due
+
+
+# ---------------------------------------------------------------- read models
+
+
+@dataclass(frozen=True)
+class CardInfo:
+    """Where one question stands: next due date, FSRS state, reviews and the last credited score."""
+
+    question_id: str
+    due: datetime
+    state: int
+    reviews: int
+    last_score: float | None
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """What storing an attempt produced: its row id, and the rating and due date when it was reviewed."""
+
+    attempt_id: int
+    at: datetime
+    rating: Rating | None
+    due: datetime | None
+    credited_score: float | None
+
+
+class TopicProgress(BaseModel):
+    """mastery: mean latest credited score over all the topic's questions (unseen ones count 0);
+    average_score: the same over the questions seen; mastered: latest credited score >= MASTERED_SCORE."""
+
+    topic: str
+    questions: int
+    seen: int
+    mastered: int
+    mastery: float
+    average_score: float | None
+    due: int
+
+
+class WeakKeyPoint(BaseModel):
+    """A key point often missed: over ``attempts`` graded answers, ``missed`` missing or contradicted."""
+
+    question_id: str
+    index: int
+    text: str
+    attempts: int
+    missed: int
+    partial: int
+
+
+class ProgressSummary(BaseModel):
+    """What ``dlgrader progress`` shows (and prints with ``--json``)."""
+
+    database: str
+    attempts: int
+    graded: int
+    questions_seen: int
+    questions_total: int
+    due_now: int
+    due_today: int
+    new: int
+    streak_days: int
+    practice_days: int
+    last_practice: str | None
+    topics: list[TopicProgress]
+    weakest_key_points: list[WeakKeyPoint]
+
+
+MASTERED_SCORE = 80.0
+"""A question counts as mastered when its latest credited score is at least this."""
+
+
+# ---------------------------------------------------------------- the store
+
+
+class ProgressStore:
+    """Attempts and scheduling cards in one SQLite file. Open with ``ProgressStore.open(data_dir)``."""
+
+    def __init__(self, conn: sqlite3.Connection, path: Path, scheduler: Scheduler,
+                 notices: list[str]) -> None:
+        self._conn = conn
+        self.path = path
+        self.scheduler = scheduler
+        self.notices = notices
+
+    @classmethod
+    def open(cls, data_dir: Path, *, scheduler: Scheduler | None = None) -> ProgressStore:
+        """Open (creating, migrating or setting aside a corrupt file as needed) ``data_dir/progress.db``."""
+        scheduler = scheduler or default_scheduler()
+        path = Path(data_dir) / DB_NAME
+        notices: list[str] = []
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ProgressStoreError(f"cannot create the data directory {path.parent}: {exc}") from exc
+        conn = _connect(path)
+        try:
+            version = _check_readable(conn)
+        except sqlite3.DatabaseError as exc:
+            conn.close()
+            aside = _set_aside(path)
+            notices.append(f"The progress database {path} could not be read ({exc}); it was kept aside as "
+                           f"{aside.name} and a new one was started.")
+            conn = _connect(path)
+            version = 0
+        if version > SCHEMA_VERSION:
+            conn.close()
+            raise ProgressStoreError(f"{path} was written by a newer dlgrader (schema v{version}, this one "
+                                     f"reads up to v{SCHEMA_VERSION}); upgrade dlgrader to use it")
+        if 0 < version < SCHEMA_VERSION:
+            backup = path.with_name(f"{DB_NAME}.bak-v{version}-{_stamp()}")
+            with sqlite3.connect(backup) as copy:
+                conn.backup(copy)
+            copy.close()
+            notices.append(f"Migrated the progress database from schema v{version} to v{SCHEMA_VERSION} "
+                           f"(a copy of the old one is in {backup.name}).")
+        store = cls(conn, path, scheduler, notices)
+        store._migrate(version)
+        return store
+
+    def _migrate(self, version: int) -> None:
+        for target in range(version + 1, SCHEMA_VERSION + 1):
+            try:
+                with self._tx():
+                    MIGRATIONS[target](self._conn, self.scheduler)
+                    self._conn.execute(f"PRAGMA user_version = {target}")
+            except sqlite3.Error as exc:
+                raise ProgressStoreError(f"cannot migrate {self.path} to schema v{target}: {exc}") from exc
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._conn
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+        self._conn.execute("COMMIT")
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def __enter__(self) -> ProgressStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------ writing
+
+    def record(self, *, question_id: str, status: AttemptStatus, answer: str = "",
+               result: GradeResult | None = None, hints: int = 0, session_id: str | None = None,
+               now: datetime | None = None) -> Recorded:
+        """Store one attempt and, unless it was skipped, review the question's card.
+
+        ``graded`` needs the ``result``; ``revealed`` (reference shown before answering) rates Again;
+        ``skipped`` is stored for the record and leaves the schedule alone.
+        """
+        moment = now or _now()
+        score = credited = None
+        rating = None
+        kps: list[dict[str, object]] = []
+        if status == "graded":
+            if result is None or result.score is None:
+                raise ValueError("a graded attempt needs a graded result")
+            score = result.score
+            credited = credited_score(score, hints)
+            kps = [{"index": k.index, "text": k.text, "verdict": k.verdict,
+                    "similarity": round(k.similarity, 4), "evidence": k.evidence.text if k.evidence else None}
+                   for k in result.key_points]
+            rating = rating_for(credited, [str(k["verdict"]) for k in kps], hints=hints)
+        elif status == "revealed":
+            from fsrs import Rating
+
+            credited, rating = 0.0, Rating.Again
+        due = None
+        with self._tx() as conn:
+            cur = conn.execute(
+                "INSERT INTO attempts (question_id, answer, score, key_points, created_at, status, "
+                "credited_score, hints, rating, session_id) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                (question_id, answer, score, json.dumps(kps), _iso(moment), status, credited, hints,
+                 int(rating) if rating is not None else None, session_id))
+            attempt_id = int(cur.lastrowid or 0)
+            conn.executemany(
+                "INSERT INTO key_point_results (attempt_id, kp_index, text, verdict, similarity, evidence) "
+                "VALUES (?,?,?,?,?,?)",
+                [(attempt_id, k["index"], k["text"], k["verdict"], k["similarity"], k["evidence"])
+                 for k in kps])
+            if rating is not None:
+                due = _review(conn, self.scheduler, question_id, rating, moment)
+        return Recorded(attempt_id, moment, rating, due, credited)
+
+    def set_feedback(self, attempt_id: int, feedback: dict[str, object]) -> None:
+        """Attach LLM feedback to a stored attempt (it arrives after the offline result)."""
+        with self._tx() as conn:
+            conn.execute("UPDATE attempts SET feedback = ? WHERE id = ?",
+                         (json.dumps(feedback, default=str), attempt_id))
+
+    # ------------------------------------------------------------ reading
+
+    def cards(self) -> dict[str, CardInfo]:
+        """Every question with a schedule, by id."""
+        rows = self._conn.execute(
+            "SELECT c.question_id, c.due, c.state, c.reviews, (SELECT credited_score FROM attempts a "
+            " WHERE a.question_id = c.question_id AND a.status != 'skipped' "
+            " ORDER BY a.created_at DESC, a.id DESC LIMIT 1) FROM cards c").fetchall()
+        return {r[0]: CardInfo(r[0], datetime.fromisoformat(r[1]), r[2], r[3], r[4]) for r in rows}
+
+    def due_queue(self, now: datetime | None = None, *, within: timedelta = timedelta(0)) -> list[CardInfo]:
+        """Questions due by ``now + within``, the most overdue first."""
+        limit = _iso((now or _now()) + within)
+        ids = [r[0] for r in self._conn.execute(
+            "SELECT question_id FROM cards WHERE due <= ? ORDER BY due, question_id", (limit,))]
+        cards = self.cards()
+        return [cards[i] for i in ids]
+
+    def attempts(self) -> Iterator[dict[str, object]]:
+        """Every attempt, oldest first, with its key-point verdicts (the export format)."""
+        from fsrs import Rating
+
+        cur = self._conn.execute(
+            "SELECT id, created_at, session_id, question_id, status, answer, score, credited_score, hints, "
+            "rating, key_points, feedback FROM attempts ORDER BY created_at, id")
+        for row in cur:
+            (attempt_id, created_at, session_id, question_id, status, answer, score, credited, hints, rating,
+             kps, feedback) = row
+            yield {"id": attempt_id, "created_at": created_at, "session_id": session_id,
+                   "question_id": question_id, "status": status, "answer": answer, "score": score,
+                   "credited_score": credited, "hints": hints,
+                   "rating": Rating(rating).name if rating else None,
+                   "key_points": json.loads(kps or "[]"),
+                   "feedback": json.loads(feedback) if feedback else None}
+
+    def summary(self, bank: Bank, now: datetime | None = None, *, weakest: int = 5) -> ProgressSummary:
+        """Mastery per topic, due counts, streak and the weakest key points, for the questions of ``bank``."""
+        moment = now or _now()
+        cards = {k: v for k, v in self.cards().items() if k in bank.by_id}
+        due_now = {c.question_id for c in cards.values() if c.due <= moment}
+        end_of_day = datetime.combine(moment.astimezone().date() + timedelta(days=1), datetime.min.time())
+        due_today = sum(c.due <= end_of_day.astimezone() for c in cards.values())
+        topics: dict[str, list[str]] = {}
+        for q in bank.questions:
+            topics.setdefault(q.topic, []).append(q.id)
+        rows = []
+        for topic, ids in sorted(topics.items()):
+            scores = [cards[i].last_score or 0.0 for i in ids if i in cards]
+            rows.append(TopicProgress(
+                topic=topic, questions=len(ids), seen=len(scores),
+                mastered=sum(s >= MASTERED_SCORE for s in scores),
+                mastery=round(sum(scores) / len(ids), 1),
+                average_score=round(sum(scores) / len(scores), 1) if scores else None,
+                due=sum(i in due_now for i in ids)))
+        days = self._practice_days()
+        counts = self._conn.execute(
+            "SELECT COUNT(*), SUM(status = 'graded') FROM attempts").fetchone()
+        return ProgressSummary(
+            database=str(self.path), attempts=counts[0], graded=counts[1] or 0, questions_seen=len(cards),
+            questions_total=len(bank), due_now=len(due_now), due_today=due_today, new=len(bank) - len(cards),
+            streak_days=streak(days, moment.astimezone().date()), practice_days=len(days),
+            last_practice=max(days).isoformat() if days else None, topics=rows,
+            weakest_key_points=[w for w in self.weakest_key_points(limit=weakest * 3)
+                                if w.question_id in bank.by_id][:weakest])
+
+    def weakest_key_points(self, *, limit: int = 5) -> list[WeakKeyPoint]:
+        """Key points missed most often (missed counts 1, partial 0.5), over every graded attempt."""
+        rows = self._conn.execute(
+            "SELECT a.question_id, k.kp_index, k.text, COUNT(*) AS n, "
+            " SUM(k.verdict IN ('missing','contradicted')) AS missed, SUM(k.verdict = 'partial') AS partial "
+            "FROM key_point_results k JOIN attempts a ON a.id = k.attempt_id "
+            "GROUP BY a.question_id, k.kp_index HAVING missed + partial > 0 "
+            "ORDER BY (missed + 0.5 * partial) * 1.0 / n DESC, n DESC, a.question_id, k.kp_index "
+            "LIMIT ?", (limit,)).fetchall()
+        return [WeakKeyPoint(question_id=r[0], index=r[1], text=r[2], attempts=r[3], missed=r[4],
+                             partial=r[5]) for r in rows]
+
+    def _practice_days(self) -> set[date]:
+        rows = self._conn.execute("SELECT created_at FROM attempts WHERE status != 'skipped'").fetchall()
+        return {datetime.fromisoformat(r[0]).astimezone().date() for r in rows}
+
+
+def streak(days: set[date], today: date) -> int:
+    """Consecutive practice days ending today, or yesterday when today has none yet."""
+    day = today if today in days else today - timedelta(days=1)
+    count = 0
+    while day in days:
+        count += 1
+        day -= timedelta(days=1)
+    return count
+
+
+# ---------------------------------------------------------------- files
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    try:
+        conn = sqlite3.connect(path, isolation_level=None)  # transactions are explicit (_tx)
+        conn.execute("PRAGMA foreign_keys = ON")
+    except sqlite3.Error as exc:
+        raise ProgressStoreError(f"cannot open the progress database {path}: {exc}") from exc
+    return conn
+
+
+def _check_readable(conn: sqlite3.Connection) -> int:
+    """The schema version; raises sqlite3.DatabaseError when the file is not a sound SQLite database."""
+    version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+    problems = [r[0] for r in conn.execute("PRAGMA quick_check").fetchall()]
+    if problems != ["ok"]:
+        raise sqlite3.DatabaseError("; ".join(problems[:3]))
+    return version
+
+
+def _stamp() -> str:
+    return datetime.now().strftime("%Y%m%d-%H%M%S")
+
+
+def _set_aside(path: Path) -> Path:
+    """Rename a corrupt database (and its journal) so nothing ever overwrites it."""
+    aside = path.with_name(f"{DB_NAME}.corrupt-{_stamp()}")
+    n = 1
+    while aside.exists():
+        n += 1
+        aside = path.with_name(f"{DB_NAME}.corrupt-{_stamp()}-{n}")
+    try:
+        path.rename(aside)
+        journal = path.with_name(path.name + "-journal")
+        if journal.exists():
+            journal.rename(aside.with_name(aside.name + "-journal"))
+    except OSError as exc:
+        raise ProgressStoreError(f"{path} is corrupt and could not be moved aside: {exc}") from exc
+    return aside
