@@ -4,7 +4,7 @@ By default it starts llama.cpp's server with SmolLM2-135M-Instruct on loopback (
 and runs every answer of bench/devset/tune.jsonl through `attach_feedback` with a fresh cache. Point it
 at any other OpenAI-compatible endpoint with --base-url/--model (and DLGRADER_LLM_API_KEY in the env).
 
-    .venv/bin/python bench/feedback_devset.py [--limit 40] [--json-out results.json]
+    .venv/bin/python bench/feedback_devset.py [--limit 40] [--questions softmax,l2_regularization]
     .venv/bin/python bench/feedback_devset.py --base-url http://127.0.0.1:8001/v1 --model qwen2.5-7b \\
         --json-mode json_schema --concurrency 8
 """
@@ -29,6 +29,7 @@ def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--devset", type=Path, default=ROOT / "bench" / "devset" / "tune.jsonl")
     p.add_argument("--limit", type=int, default=0, help="Only the first N rows (0 = all).")
+    p.add_argument("--questions", help="Only rows of these question ids (comma-separated).")
     p.add_argument("--base-url", help="Use this endpoint instead of starting the small local model.")
     p.add_argument("--model", default=None)
     p.add_argument("--json-mode", default="json_object_schema")
@@ -62,6 +63,9 @@ def run(args: argparse.Namespace) -> dict[str, object]:
     from dlgrader.service import GradeRequest, default_grader
 
     rows = [json.loads(line) for line in args.devset.read_text().splitlines() if line.strip()]
+    if args.questions:
+        wanted = set(args.questions.split(","))
+        rows = [r for r in rows if r["question_id"] in wanted]
     rows = rows[: args.limit] if args.limit else rows
     grader = default_grader()
     requests = [GradeRequest(r["answer"], question_id=r["question_id"], id=r["id"]) for r in rows]

@@ -73,7 +73,7 @@ def _is_negation(word: str) -> bool:
 
 
 NEGATION_SCOPE = 4  # a cue negates the next few words ("does not reduce the loss")
-_CLAUSE_STOP = re.compile(r"[,.;:!?]|\b(?:and|but|so|which|while|because)\b")
+_CLAUSE_STOP = re.compile(r"[,.;:!?]|\b(?:and|or|but|so|which|while|because)\b")
 
 
 _CONDITIONAL = frozenset({"if", "unless", "otherwise", "when", "whenever", "without"})
@@ -89,7 +89,7 @@ def negated_stems(text: str) -> set[str]:
     for clause in _CLAUSE_STOP.split(text.lower()):
         tokens = words(clause or "")
         cues = [i for i, word in enumerate(tokens) if _is_negation(word)]
-        if not cues or tokens[0] in _CONDITIONAL or len(cues) % 2 == 0:
+        if not cues or _CONDITIONAL & set(tokens[:2]) or len(cues) % 2 == 0:
             continue
         for i in cues:
             out.update(_stems(" ".join(tokens[i + 1 : i + 1 + NEGATION_SCOPE])))
@@ -132,6 +132,19 @@ def polarity_conflict(key_point: str, evidence: str) -> str | None:
         if opposites and not present and not (opposites & kp_stems):
             return f"says '{sorted(opposites)[0]}' where the reference says '{term}'"
     return None
+
+
+_ENUMERATIVE = re.compile(
+    r"^\s*(?:list|name|enumerate|give)\b|\bwhat are (?:the |some )?(?:\w+ ){0,2}"
+    r"(?:types|kinds|advantages|disadvantages|benefits|applications|examples|techniques|methods|layers|"
+    r"steps|stages|components|variants|challenges|metrics|uses)\b",
+    re.IGNORECASE,
+)
+
+
+def asks_for_a_list(question: str) -> bool:
+    """Questions such as "What are the types of ...?" are fairly answered with a list of names."""
+    return bool(_ENUMERATIVE.search(question))
 
 
 def keyword_list_score(answer: str) -> tuple[bool, dict[str, object]]:

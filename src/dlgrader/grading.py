@@ -39,7 +39,8 @@ class Thresholds:
     # cosine: embeddings alone rate any on-topic sentence as close to every key point of its topic.
     lexical_weight: float = 0.4
     contradiction_penalty: float = 20.0
-    off_topic_margin: float = 0.05
+    off_topic_margin: float = 0.10
+    off_topic_fit: float = 0.5  # the other question's reference must really fit the answer
     echo_share: float = 0.8
     echo_similarity: float = 0.88
 
@@ -122,7 +123,8 @@ def score_key_points(key_points: list[str], kp_vectors: np.ndarray, spans: list[
                        key=lambda j: -sims[i, j])[:3]
         if verdict != "missing":
             for j in tight:
-                if sims[i, j] < t.partial:
+                # Only a span that is clearly about the same claim can reverse it.
+                if sims[i, j] < (t.partial + t.covered) / 2:
                     break
                 conflict = polarity_conflict(kp, spans[j].text)
                 if conflict:

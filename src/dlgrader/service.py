@@ -211,11 +211,13 @@ class Grader:
         if p.truncated:
             out.append(Flag(code="truncated", message=f"Only the first {self.max_answer_words} words were graded.",
                             details={"max_words": self.max_answer_words}))
-        if n_content < 3:
+        earned = sum(r.credit for r in kp_results) / max(1, len(kp_results))
+        # A terse answer that states the point is a correct short answer, not a near-empty one.
+        if n_content < 3 and earned < 0.5:
             out.append(Flag(code="too_short", message="The answer is too short to show understanding.",
                             details={"content_words": n_content}))
         is_list, list_details = detect.keyword_list_score(p.text)
-        if is_list:
+        if is_list and not detect.asks_for_a_list(" ".join(filter(None, [q.question, p.request.question]))):
             out.append(Flag(code="keyword_list", message="The answer lists keywords without explaining them.",
                             details=list_details))
         if whole is not None:
@@ -249,7 +251,12 @@ class Grader:
         other_id, other = max(((k, v) for k, v in ref_scores.items() if k != q.id),
                               key=lambda kv: kv[1], default=(None, -1.0))
         covered = sum(r.credit for r in kp_results) / max(1, len(kp_results))
-        if other_id is not None and other - own >= t.off_topic_margin and covered < 0.5:
+        # Off topic means about another question: its reference fits clearly better, and the answer is
+        # also closer to that question's wording than to this one's (related questions share vocabulary).
+        closer_to_other = other_id is not None and float(
+            self.index.question_vector(other_id) @ vector) >= q_sim
+        if (other_id is not None and other >= t.off_topic_fit and other - own >= t.off_topic_margin
+                and covered < 0.5 and closer_to_other):
             out.append(Flag(code="off_topic", message="The answer fits another question better: "
                             f"{self.bank.by_id[other_id].question!r}.",
                             details={"other_question_id": other_id, "other_similarity": round(other, 4),
