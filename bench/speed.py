@@ -15,7 +15,6 @@ import statistics
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 ANSWER_50 = (
     "Dropout is a regularisation method. During training it switches off a random fraction of the neurons "
@@ -69,7 +68,7 @@ def main() -> int:
 
     from dlgrader.config import get_settings
     from dlgrader.segment import sentences
-    from dlgrader.service import GradeRequest, Grader
+    from dlgrader.service import Grader, GradeRequest
 
     grader = Grader.from_settings(get_settings())
     enc = grader.embedder
