@@ -39,7 +39,7 @@ lint: setup
 
 bench: setup
 	$(BIN)/python bench/quality_devset.py
-	$(BIN)/python bench/quality_mohler.py
+	$(BIN)/python bench/mohler.py
 	$(BIN)/python bench/speed.py
 
 clean:

@@ -14,6 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from dlgrader.cli import cli
+from dlgrader.grading import Thresholds
 from llama_server import MODEL_ALIAS, LlamaServer
 
 # One constrained reply takes 5-60 s here (more on a loaded machine); the index may be built first.
@@ -22,8 +23,8 @@ pytestmark = [pytest.mark.llm, pytest.mark.slow, pytest.mark.timeout(900)]
 # A question with two key points keeps the constrained reply short: llama-cpp-python applies the grammar
 # to the whole vocabulary at every token, so a long reply takes minutes on a busy two-core machine.
 QUESTION = "padding"
-GOOD = ("Padding adds extra rows and columns of zeros around the input before the convolution, so the "
-        "output keeps its size and border pixels count as much as the centre ones.")
+GOOD = ("In a CNN, padding adds a border of zeros around the image so the convolution output keeps the same "
+        "size. Types include valid, same and full padding.")
 STATUSES = {"agreed", "lowered", "raised", "raise_capped", "raise_refused", "void", "unlabelled"}
 
 
@@ -68,7 +69,7 @@ def test_real_model_feedback_is_schema_valid_verified_and_cached(real_llm: Llama
         if "quote" in change:  # every quote kept was found in the answer at its offsets
             assert GOOD[change["quote"]["start"]:change["quote"]["end"]] == change["quote"]["text"]
         if change["status"] in ("raised", "raise_capped"):
-            assert change["quote_similarity"] >= 0.45
+            assert change["quote_similarity"] >= Thresholds().partial
     assert 0 <= fb["score"] <= 100
     again = grade(QUESTION, GOOD)["feedback"]
     assert again["cache"] == "hit" and again["usage"]["requests"] == 0 and again["score"] == fb["score"]

@@ -27,6 +27,7 @@ MAX_RETRY_AFTER = 30.0
 BACKOFF_BASE = 0.5
 BACKOFF_CAP = 8.0
 LOCAL_API_KEY = "not-needed"  # the openai client insists on a key; local servers ignore it
+OPENAI_BASE_URL = "https://api.openai.com/v1"  # used when only an API key and a model are set
 
 # One limit per endpoint for the whole process: API requests that each build a client share it.
 _SLOTS: dict[tuple[str, int], threading.BoundedSemaphore] = {}
@@ -56,6 +57,8 @@ class ClientConfig:
     @classmethod
     def from_settings(cls, settings: Settings) -> ClientConfig | None:
         base_url, api_key, model = settings.llm_endpoint()
+        if not base_url and api_key and model:
+            base_url = OPENAI_BASE_URL
         if not base_url:
             return None
         return cls(base_url=base_url, model=model or "", api_key=api_key,
@@ -101,13 +104,14 @@ class LLMClient:
             return {"type": "json_object", "schema": schema}
         return {"type": "json_object"}
 
-    def complete(self, messages: list[dict[str, str]], schema: dict[str, Any]) -> Reply:
+    def complete(self, messages: list[dict[str, str]], schema: dict[str, Any], *,
+                 max_tokens: int | None = None) -> Reply:
         """One chat completion held to ``schema``; ``FeedbackUnavailable`` once the retries are spent."""
         import openai
 
         kwargs: dict[str, Any] = {"model": self.config.model, "messages": messages,
                                   "temperature": self.config.temperature,
-                                  "max_tokens": self.config.max_tokens,
+                                  "max_tokens": min(self.config.max_tokens, max_tokens or self.config.max_tokens),
                                   "response_format": self.response_format(schema)}
         if self.config.seed is not None:
             kwargs["seed"] = self.config.seed

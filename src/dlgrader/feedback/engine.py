@@ -30,6 +30,14 @@ from dlgrader.service import Grader
 log = logging.getLogger(__name__)
 
 
+def reply_budget(n_key_points: int) -> int:
+    """Most tokens a reply may take: a label with a quote per key point and seven short sentences.
+
+    A small model can loop inside a JSON string until ``max_tokens``; this bounds the time that costs.
+    """
+    return 400 + 80 * n_key_points
+
+
 def unavailable(reason: str, **extra: object) -> dict[str, object]:
     """The feedback record when there is none: says why, carries no verdict and no score."""
     return {"available": False, "reason": reason, **extra}
@@ -118,7 +126,7 @@ class FeedbackEngine:
         for attempt in range(1, self.invalid_retries + 2):
             job.attempts = attempt
             try:
-                reply = self.client.complete(messages, schema)
+                reply = self.client.complete(messages, schema, max_tokens=reply_budget(n_points))
             except FeedbackUnavailable as exc:
                 job.error = str(exc)
                 return

@@ -94,7 +94,7 @@ def parse_output(content: str | None, n_key_points: int) -> FeedbackOutput:
     if not content or not content.strip():
         raise FeedbackOutputError("the reply was empty")
     try:
-        data = json.loads(_strip_fence(content))
+        data = json.loads(_strip_fence(content), strict=False)  # raw newlines in strings: grammar servers
     except json.JSONDecodeError as exc:
         raise FeedbackOutputError(f"the reply is not valid JSON ({exc.msg} at character {exc.pos})") from None
     try:
