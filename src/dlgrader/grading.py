@@ -41,6 +41,8 @@ class Thresholds:
     contradiction_penalty: float = 20.0
     off_topic_margin: float = 0.10
     off_topic_fit: float = 0.5  # the other question's reference must really fit the answer
+    # A tight span must be at least this close to a key point before its polarity can reverse it.
+    polarity_gate: float = 0.515
     echo_share: float = 0.8
     echo_similarity: float = 0.88
 
@@ -124,7 +126,7 @@ def score_key_points(key_points: list[str], kp_vectors: np.ndarray, spans: list[
         if verdict != "missing":
             for j in tight:
                 # Only a span that is clearly about the same claim can reverse it.
-                if sims[i, j] < (t.partial + t.covered) / 2:
+                if sims[i, j] < t.polarity_gate:
                     break
                 conflict = polarity_conflict(kp, spans[j].text)
                 if conflict:

@@ -55,7 +55,7 @@ class Embedder(ABC):
     def _encode_tokens(self, texts: list[str]) -> list[TokenEmbeddings]:
         """Token vectors and character offsets of a non-empty list of texts."""
 
-    def encode_tokens(self, texts: Sequence[str], *, batch_size: int = 64) -> list[TokenEmbeddings]:
+    def encode_tokens(self, texts: Sequence[str], *, batch_size: int = 32) -> list[TokenEmbeddings]:
         """Token-level encoding in length-sorted batches (the order of ``texts`` is kept)."""
         items = list(texts)
         out: list[TokenEmbeddings | None] = [None] * len(items)
@@ -66,7 +66,7 @@ class Embedder(ABC):
                 out[i] = tokens
         return [t for t in out if t is not None]
 
-    def encode(self, texts: Sequence[str], *, batch_size: int = 64) -> np.ndarray:
+    def encode(self, texts: Sequence[str], *, batch_size: int = 32) -> np.ndarray:
         """Encode texts in batches; an empty input gives an empty (0, dim) array."""
         items = list(texts)
         if not items:
