@@ -148,7 +148,7 @@ def run(data: Path, work: Path) -> str:
         _row("cosine(answer, reference), x5", agreement(np.clip(cos, 0, 1) * 5, gold, SCALE)),
         _row("cosine, calibrated (cross-validated)", cos_cv.after),
         _row("human grader A vs grader B", agreement(me, other, SCALE)),
-        _row("human grader A vs average", agreement(me, gold, SCALE)),
+        _row("human grader A vs average (A is half of it: inflated)", agreement(me, gold, SCALE)),
         _row("constant: mean label", agreement(np.full_like(gold, gold.mean()), gold, SCALE, resamples=0)),
         "",
         f"95% bootstrap intervals, dlgrader raw: Pearson {cv.before.pearson}, RMSE {cv.before.rmse}; "

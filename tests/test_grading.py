@@ -79,6 +79,16 @@ def test_flags_cap_and_penalise() -> None:
          "Dropout switches off neurons during training so no unit can be relied on.", False),
         ("L2 regularization shrinks weights towards zero.", "L2 shrinks the weights towards zero.", False),
         ("Backpropagation computes gradients with the chain rule.", "The forward pass makes a prediction.", False),
+        # A different figure for the same claim is a reversal; the same figures written otherwise are not.
+        ("Sigmoid maps any input to a value between 0 and 1.",
+         "Sigmoid outputs values between -1 and 1 and is centred at zero.", True),
+        ("Sigmoid maps any input to a value between 0 and 1.", "The sigmoid 1/(1+e^-x) maps inputs into 0..1.",
+         False),
+        # "stop" names the technique here; it denies nothing.
+        ("Early stopping monitors model performance on a validation set during training.",
+         "Early stopping means you stop training when the validation loss starts to rise.", False),
+        ("Dropout prevents neurons from co-adapting too strongly.", "Dropout does not prevent co-adapting neurons.",
+         True),
     ],
 )
 def test_polarity_conflicts(key_point: str, evidence: str, conflict: bool) -> None:

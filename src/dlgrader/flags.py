@@ -11,12 +11,12 @@ import re
 from dlgrader.corpus.text import STOPWORDS, content_stems, stem
 
 _WORD = re.compile(r"[A-Za-z][A-Za-z'-]*|\d+(?:\.\d+)?")
+# Verbs that negate what follows them: "stops the model from depending" denies "depending".
+NEGATING_VERBS = frozenset("stop stops stopped prevent prevents prevented avoid avoids avoided".split())
 NEGATIONS = frozenset(
     "not no never none cannot can't doesn't don't isn't aren't won't wasn't weren't hasn't haven't "
     "shouldn't couldn't wouldn't didn't without neither nor fails unable".split()
-    # Verbs that negate what follows them: "stops the model from depending" denies "depending".
-    + "stop stops stopped prevent prevents prevented avoid avoids avoided".split()
-)
+) | NEGATING_VERBS
 # Opposite pairs that flip a claim about deep learning (compared after stemming).
 _ANTONYM_PAIRS = [
     ("increase", "decrease"), ("increase", "reduce"), ("increase", "lower"), ("increase", "prevent"),
@@ -79,16 +79,24 @@ _CLAUSE_STOP = re.compile(r"[,.;:!?]|\b(?:and|or|but|so|which|while|because)\b")
 _CONDITIONAL = frozenset({"if", "unless", "otherwise", "when", "whenever", "without"})
 
 
-def negated_stems(text: str) -> set[str]:
+def _names_topic(verb: str, topic: set[str] | frozenset[str]) -> bool:
+    root = next(r for r in ("stop", "prevent", "avoid") if verb.startswith(r))
+    return any(t.startswith(root) for t in topic)
+
+
+def negated_stems(text: str, topic: set[str] | frozenset[str] = frozenset()) -> set[str]:
     """Stems of the content words inside some negation's scope (up to the next clause boundary).
 
     Two kinds of clause assert nothing and are skipped: conditionals ("if you don't add a non-linearity",
-    "without activation functions, ...") and double negations ("doesn't fit without padding").
+    "without activation functions, ...") and double negations ("doesn't fit without padding"). A negating
+    verb whose stem is in ``topic`` names the subject, not a denial: "you stop training" about early
+    stopping asserts something.
     """
     out: set[str] = set()
     for clause in _CLAUSE_STOP.split(text.lower()):
         tokens = words(clause or "")
-        cues = [i for i, word in enumerate(tokens) if _is_negation(word)]
+        cues = [i for i, word in enumerate(tokens)
+                if _is_negation(word) and not (word in NEGATING_VERBS and _names_topic(word, topic))]
         if not cues or _CONDITIONAL & set(tokens[:2]) or len(cues) % 2 == 0:
             continue
         for i in cues:
@@ -116,7 +124,7 @@ def polarity_conflict(key_point: str, evidence: str) -> str | None:
     kp_stems, ev_stems = _stems(key_point), _stems(evidence)
     if not kp_stems or len(kp_stems & ev_stems) / len(kp_stems) < MIN_SHARED:
         return None
-    kp_negated, ev_negated = negated_stems(key_point), negated_stems(evidence)
+    kp_negated, ev_negated = negated_stems(key_point), negated_stems(evidence, topic=kp_stems)
     flipped = sorted((ev_negated & kp_stems) - kp_negated)
     if flipped:
         return f"the answer negates '{flipped[0]}', which the reference asserts"
@@ -126,11 +134,29 @@ def polarity_conflict(key_point: str, evidence: str) -> str | None:
     unflipped = sorted((kp_negated & ev_stems) - ev_negated)
     if len(unflipped) >= 2:
         return f"the answer asserts '{unflipped[0]}', which the reference negates"
+    numbers = number_conflict(key_point, evidence)
+    if numbers:
+        return numbers
     for term in sorted(kp_stems):
         opposites = ANTONYMS.get(term, set()) & ev_stems
         present = ({term} | SYNONYMS.get(term, set())) & ev_stems
         if opposites and not present and not (opposites & kp_stems):
             return f"says '{sorted(opposites)[0]}' where the reference says '{term}'"
+    return None
+
+
+_NUMBER = re.compile(r"(?<![\w.^])-?\d+(?:\.\d+)?%?")
+
+
+def number_conflict(key_point: str, evidence: str) -> str | None:
+    """A different figure for the same claim: "outputs values between -1 and 1" against "between 0 and 1".
+
+    Only when both state figures, the evidence leaves out one of the key point's and brings one of its own.
+    """
+    kp_numbers, ev_numbers = set(_NUMBER.findall(key_point)), set(_NUMBER.findall(evidence))
+    if kp_numbers and ev_numbers and kp_numbers - ev_numbers and ev_numbers - kp_numbers:
+        return (f"says '{sorted(ev_numbers - kp_numbers)[0]}' where the reference says "
+                f"'{sorted(kp_numbers - ev_numbers)[0]}'")
     return None
 
 
