@@ -64,7 +64,8 @@ def report(results: Path, labels: str | None, labels_file: Path | None, id_colum
            html_path: Path | None, csv_path: Path | None, json_path: Path | None, top: int) -> None:
     """Summarise a batch results file: scores, topics, questions, missed key points, flags; with
     --labels, agreement with human grades (Pearson, Spearman, QWK, MAE, RMSE, bootstrap 95% CIs)."""
-    from dlgrader.report import build_report, write_csv, write_html, write_json
+    from dlgrader.report import build_report, write_csv, write_json
+    from dlgrader.report_html import write_html
 
     if labels_file and not labels:
         raise click.UsageError("--labels-file needs --labels COLUMN (the column to read there)")
