@@ -84,6 +84,7 @@ def test_flags_cap_and_penalise() -> None:
          "Sigmoid outputs values between -1 and 1 and is centred at zero.", True),
         ("Sigmoid maps any input to a value between 0 and 1.", "The sigmoid 1/(1+e^-x) maps inputs into 0..1.",
          False),
+        ("Typical dropout rates are between 0.2 and 0.5.", "A dropout rate of 0.3 is typical.", False),
         # "stop" names the technique here; it denies nothing.
         ("Early stopping monitors model performance on a validation set during training.",
          "Early stopping means you stop training when the validation loss starts to rise.", False),

@@ -151,13 +151,21 @@ _NUMBER = re.compile(r"(?<![\w.^])-?\d+(?:\.\d+)?%?")
 def number_conflict(key_point: str, evidence: str) -> str | None:
     """A different figure for the same claim: "outputs values between -1 and 1" against "between 0 and 1".
 
-    Only when both state figures, the evidence leaves out one of the key point's and brings one of its own.
+    Only when both state figures, the evidence leaves out one of the key point's and brings one of its own
+    that lies outside the key point's range ("a rate of 0.3" does not contradict "between 0.2 and 0.5").
     """
     kp_numbers, ev_numbers = set(_NUMBER.findall(key_point)), set(_NUMBER.findall(evidence))
-    if kp_numbers and ev_numbers and kp_numbers - ev_numbers and ev_numbers - kp_numbers:
-        return (f"says '{sorted(ev_numbers - kp_numbers)[0]}' where the reference says "
-                f"'{sorted(kp_numbers - ev_numbers)[0]}'")
+    if not (kp_numbers and ev_numbers and kp_numbers - ev_numbers):
+        return None
+    low, high = min(map(_value, kp_numbers)), max(map(_value, kp_numbers))
+    outside = sorted(n for n in ev_numbers - kp_numbers if not low <= _value(n) <= high)
+    if outside:
+        return f"says '{outside[0]}' where the reference says '{sorted(kp_numbers - ev_numbers)[0]}'"
     return None
+
+
+def _value(number: str) -> float:
+    return float(number.rstrip("%"))
 
 
 _ENUMERATIVE = re.compile(
