@@ -23,7 +23,7 @@ ADVERSARIAL = ("keyword_list", "echo", "off_topic", "empty")
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--set", choices=("test", "tune"), default="test")
+    parser.add_argument("--set", choices=("test", "tune", "validation"), default="test")
     parser.add_argument("--by-text", action="store_true", help="match by question text, not id")
     parser.add_argument("--show", help="print every result of this kind")
     parser.add_argument("--json", action="store_true")

@@ -85,6 +85,10 @@ def test_flags_cap_and_penalise() -> None:
         ("Sigmoid maps any input to a value between 0 and 1.", "The sigmoid 1/(1+e^-x) maps inputs into 0..1.",
          False),
         ("Typical dropout rates are between 0.2 and 0.5.", "A dropout rate of 0.3 is typical.", False),
+        ("Early layers of a CNN learn simple features such as edges.",
+         "The later layers learn simple features such as edges.", True),
+        ("Early layers of a CNN learn simple features such as edges.",
+         "Early layers pick up edges, and later layers combine them into shapes.", False),
         # "stop" names the technique here; it denies nothing.
         ("Early stopping monitors model performance on a validation set during training.",
          "Early stopping means you stop training when the validation loss starts to rise.", False),
