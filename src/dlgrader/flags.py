@@ -36,7 +36,7 @@ _ANTONYM_PAIRS = [
     ("small", "large"), ("high", "low"), ("improve", "worsen"), ("improve", "hurt"),
     ("zero-centered", "not zero-centered"), ("all", "none"), ("always", "never"),
     ("random", "fixed"), ("random", "same"), ("deactivate", "activate"), ("ignore", "consider"),
-    ("early", "late"), ("earlier", "later"), ("first", "last"), ("before", "after"), ("below", "above"),
+    ("early", "late"), ("early", "later"), ("earlier", "later"), ("first", "last"), ("before", "after"), ("below", "above"),
     ("forward", "backward"), ("better", "worse"), ("noisy", "smooth"), ("rare", "common"),
     ("bidirectional", "unidirectional"), ("maximum", "minimum"),
 ]
