@@ -36,8 +36,8 @@ _ANTONYM_PAIRS = [
     ("small", "large"), ("high", "low"), ("improve", "worsen"), ("improve", "hurt"),
     ("zero-centered", "not zero-centered"), ("all", "none"), ("always", "never"),
     ("random", "fixed"), ("random", "same"), ("deactivate", "activate"), ("ignore", "consider"),
-    ("early", "late"), ("early", "later"), ("earlier", "later"), ("first", "last"), ("before", "after"), ("below", "above"),
-    ("forward", "backward"), ("better", "worse"), ("noisy", "smooth"), ("rare", "common"),
+    ("early", "late"), ("early", "later"), ("earlier", "later"), ("first", "last"), ("before", "after"),
+    ("below", "above"), ("forward", "backward"), ("better", "worse"), ("noisy", "smooth"), ("rare", "common"),
     ("bidirectional", "unidirectional"), ("maximum", "minimum"),
 ]
 # Words that stand in for a term, so "at test time" does not read as the opposite of "inference".

@@ -31,10 +31,12 @@ from dlgrader.segment import Span
 
 @dataclass(frozen=True)
 class Thresholds:
-    """Cosine thresholds for all-MiniLM-L6-v2, set on the tune half of the dev set (bench/devset)."""
+    """Cosine thresholds for all-MiniLM-L6-v2, set on the dev set's tune file (bench/devset); ``partial``
+    was lowered from 0.43 to 0.41 on the independent validation file, where answers in other words than
+    the key points earned too little (the tune file is flat between the two)."""
 
     covered: float = 0.60
-    partial: float = 0.43
+    partial: float = 0.41
     # Share of word overlap (key-point words the question does not already contain) blended into the
     # cosine: embeddings alone rate any on-topic sentence as close to every key point of its topic.
     lexical_weight: float = 0.4
