@@ -7,6 +7,7 @@ question occur anywhere in the candidate's question, aliases, reference answer o
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,10 +24,15 @@ GENERIC_TERMS = content_stems(
     "compare contrast type types common deep learning neural network networks model models happen "
     "benefit benefits why key main idea tell know understand brief briefly simple simply term terms "
     "way ways used function functions method methods technique techniques approach process affect "
-    "problem problems solve solves issue issues help helps need needed matter matters happens"
+    "problem problems solve solves issue issues help helps need needed matter matters happens dl ml ai"
 )
 UNKNOWN_TERM_WEIGHT = 0.6  # how much a missing specific term lowers the confidence
 MATCH_THRESHOLD = 0.60  # confidence below this is an unknown question (set on the tune dev set)
+# Short, casual questions ("what is RAG") sit far from every bank question in cosine terms. A lower
+# confidence is still accepted when every specific term of the question is known to the candidate and it
+# leads the runner-up clearly; an unknown subject ("DDIM") always has a term the bank does not know.
+CLEAR_WINNER_FLOOR = 0.40
+CLEAR_WINNER_LEAD = 0.20
 
 
 @dataclass(frozen=True)
@@ -38,7 +44,17 @@ class Match:
 
 def _vocabulary(q: Question) -> set[str]:
     text = " ".join([q.question, *q.aliases, q.reference_answer, *(kp.text for kp in q.key_points)])
-    return content_stems(text) | content_stems(q.id.replace("_", " "))
+    return content_stems(text) | content_stems(q.id.replace("_", " ")) | _initialisms(q)
+
+
+def _initialisms(q: Question) -> set[str]:
+    """Acronyms the question's own wording spells: "learning rate scheduling" gives "lr" and "lrs",
+    "Retrieval-Augmented Generation" gives "rag", so a user's abbreviation counts as a known term."""
+    out: set[str] = set()
+    for text in (q.question, *q.aliases, q.id.replace("_", " ")):
+        initials = "".join(w[0] for w in re.findall(r"[a-z0-9]+", text.lower()))
+        out.update(initials[i:j] for i in range(len(initials)) for j in range(i + 2, min(i + 5, len(initials)) + 1))
+    return out
 
 
 class QuestionMatcher:
@@ -51,14 +67,17 @@ class QuestionMatcher:
         self._vocab = {q.id: _vocabulary(q) for q in bank.questions}
 
     def confidence(self, asked: str, question: Question, cosine: float) -> float:
+        return cosine * (1.0 - UNKNOWN_TERM_WEIGHT * self.missing_share(asked, question))
+
+    def missing_share(self, asked: str, question: Question) -> float:
+        """Share of the asked question's specific terms that the candidate's texts never use."""
         specific = content_stems(asked) - GENERIC_TERMS
         if not specific:
-            return cosine
+            return 0.0
         vocab = self._vocab[question.id]
         # "batch norm" names "batch normalization": a term counts as present when it starts a known word.
         absent = [t for t in specific - vocab if len(t) < 3 or not any(v.startswith(t) for v in vocab)]
-        missing = len(absent) / len(specific)
-        return cosine * (1.0 - UNKNOWN_TERM_WEIGHT * missing)
+        return len(absent) / len(specific)
 
     def match(self, asked: str, vector: np.ndarray, *, k: int = 12) -> Match:
         """The best question for ``asked`` (whose embedding is ``vector``), or None below the threshold."""
@@ -71,7 +90,12 @@ class QuestionMatcher:
         )
         suggestions = [Suggestion(question_id=qid, question=self._bank.by_id[qid].question,
                                   similarity=round(conf, 4)) for conf, qid in ranked[:3]]
-        if not ranked or ranked[0][0] < self.threshold:
-            return Match(None, round(ranked[0][0], 4) if ranked else 0.0, suggestions)
+        if not ranked:
+            return Match(None, 0.0, suggestions)
         conf, qid = ranked[0]
+        runner_up = ranked[1][0] if len(ranked) > 1 else 0.0
+        clear_winner = (conf >= CLEAR_WINNER_FLOOR and conf - runner_up >= CLEAR_WINNER_LEAD
+                        and self.missing_share(asked, self._bank.by_id[qid]) == 0.0)
+        if conf < self.threshold and not clear_winner:
+            return Match(None, round(conf, 4), suggestions)
         return Match(self._bank.by_id[qid], round(conf, 4), suggestions)
