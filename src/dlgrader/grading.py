@@ -44,7 +44,7 @@ class Thresholds:
     off_topic_margin: float = 0.10
     off_topic_fit: float = 0.5  # the other question's reference must really fit the answer
     # A tight span must be at least this close to a key point before its polarity can reverse it.
-    polarity_gate: float = 0.515  # midway between partial and covered
+    polarity_gate: float = 0.515  # set on the tune file (lower gates reversed correct answers)
     echo_share: float = 0.8
     echo_similarity: float = 0.88
 
