@@ -206,6 +206,25 @@ def test_the_first_question_is_shown_while_the_grader_is_still_loading(grader, t
     store.close()
 
 
+def test_quitting_before_the_grader_is_loaded_waits_for_the_loader(grader, tmp_path):  # type: ignore[no-untyped-def]
+    # A loader thread still inside native code at interpreter exit aborts the process (SIGABRT, seen in
+    # CI as "terminate called without an active exception"), so run() returns only once it has finished.
+    release = threading.Event()
+    finished = threading.Event()
+
+    def slow_factory():  # type: ignore[no-untyped-def]
+        release.wait(60)
+        finished.set()
+        return grader
+
+    session, store, _ = _session(grader, _Stdin("quit\n"), tmp_path, factory=slow_factory)
+    threading.Timer(0.5, release.set).start()
+    stats = session.run()
+    assert stats.ended_by == "quit" and stats.graded == 0
+    assert finished.is_set() and session.loader.ready
+    store.close()
+
+
 def test_a_hint_after_a_partial_answer_names_a_key_point_it_misses(grader, tmp_path):  # type: ignore[no-untyped-def]
     question = grader.bank.questions[0]
     first_line = question.key_points[0].text

@@ -151,6 +151,19 @@ class GraderLoader:
         assert self._grader is not None
         return self._grader
 
+    def settle(self) -> None:
+        """Wait until the loading thread has finished, whatever its outcome.
+
+        A daemon thread still inside native code (ONNX Runtime, torch, FAISS) when the interpreter exits
+        makes the C++ runtime abort the process ("terminate called without an active exception"), so a
+        user who quits before the model is loaded would see a crash. Loading takes about a second, so a
+        further Ctrl-C here is absorbed rather than let it cause that crash; progress is already saved."""
+        while self._thread.is_alive():
+            try:
+                self._thread.join(0.1)
+            except KeyboardInterrupt:
+                continue
+
 
 # ---------------------------------------------------------------- the loop
 
@@ -189,6 +202,7 @@ class PracticeSession:
             self.stats.ended_by = "Ctrl-C"
             self.console.print()
         self._print_summary()
+        self.loader.settle()
         return self.stats
 
     # ------------------------------------------------------------ one question

@@ -6,6 +6,7 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
+from anyio import to_thread
 from fastapi import FastAPI
 from starlette.middleware import Middleware
 
@@ -66,6 +67,9 @@ def create_app(settings: Settings | None = None, *,
         log.info("loading the model and the index", extra={"event": "loading"})
         holder.start()
         yield
+        # A loading thread still in native code when the interpreter exits aborts the process, so a
+        # shutdown during start-up waits (bounded) for loading to end first.
+        await to_thread.run_sync(holder.wait, 60.0)
         log.info("shut down", extra={"event": "shutdown"})
 
     app = FastAPI(title="dlgrader", version=__version__, description=DESCRIPTION, lifespan=lifespan,
