@@ -4,6 +4,7 @@ worst case of every adversarial kind.
     python bench/quality_devset.py              # the test set (reported; never tuned on)
     python bench/quality_devset.py --set tune   # the tune set (thresholds were chosen on it)
     python bench/quality_devset.py --by-text    # match questions by their text instead of by id
+    python bench/quality_devset.py --set correctness  # right vs wrong answers (independent author)
 """
 
 from __future__ import annotations
@@ -19,11 +20,13 @@ from scipy.stats import spearmanr
 
 HERE = Path(__file__).resolve().parent
 ADVERSARIAL = ("keyword_list", "echo", "off_topic", "empty")
+# The correctness set's wrong kinds: each should score at most 30.
+WRONG = ("confident_wrong", "misconception", "other_question")
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--set", choices=("test", "tune", "validation"), default="test")
+    parser.add_argument("--set", choices=("test", "tune", "validation", "correctness"), default="test")
     parser.add_argument("--by-text", action="store_true", help="match by question text, not id")
     parser.add_argument("--show", help="print every result of this kind")
     parser.add_argument("--json", action="store_true")
@@ -45,7 +48,8 @@ def main() -> int:
     by_kind: dict[str, list[float]] = defaultdict(list)
     for row, score in zip(rows, scores, strict=True):
         by_kind[row["kind"]].append(score)
-    adversarial = [s for row, s in zip(rows, scores, strict=True) if row["kind"] in ADVERSARIAL]
+    low_kinds = WRONG if args.set == "correctness" else ADVERSARIAL
+    adversarial = [s for row, s in zip(rows, scores, strict=True) if row["kind"] in low_kinds]
     share_low = sum(1 for s in adversarial if s <= 30) / len(adversarial)
     mismatched = sum(1 for row, res in zip(rows, results, strict=True)
                      if res.status != "graded" or res.question_id != row["question_id"])
@@ -64,7 +68,7 @@ def main() -> int:
         print(json.dumps(summary, indent=2))
         return 0
     print(f"dev set '{args.set}': {len(rows)} answers, Spearman {summary['spearman']}, "
-          f"adversarial <= 30: {share_low:.1%}, question mismatches {mismatched}, {elapsed:.1f} s")
+          f"{'wrong' if args.set == 'correctness' else 'adversarial'} <= 30: {share_low:.1%}, question mismatches {mismatched}, {elapsed:.1f} s")
     print(f"{'kind':<15}{'n':>4}{'mean':>8}{'min':>8}{'max (worst)':>13}")
     for kind, s in summary["kinds"].items():  # type: ignore[union-attr]
         print(f"{kind:<15}{s['n']:>4}{s['mean']:>8}{s['min']:>8}{s['max']:>13}")
