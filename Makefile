@@ -25,6 +25,7 @@ $(VENV)/.installed-test: $(VENV)/.installed
 	touch $@
 
 ## Start the grading API on the bundled bank, offline (prints where to send the first request).
+## `index build` leaves a current index alone (only a new bank or model rebuilds it; --force always does).
 run: setup
 	HF_HUB_OFFLINE=1 $(BIN)/dlgrader index build
 	HF_HUB_OFFLINE=1 $(BIN)/dlgrader serve --host $(HOST) --port $(PORT)
@@ -32,10 +33,12 @@ run: setup
 ## Run the whole test suite (what CI runs).
 test: $(VENV)/.installed-test
 	HF_HUB_OFFLINE=1 $(BIN)/ruff check src tests bench
+	$(BIN)/mypy
 	HF_HUB_OFFLINE=1 $(BIN)/pytest
 
 lint: setup
 	$(BIN)/ruff check src tests bench
+	$(BIN)/mypy
 
 bench: setup
 	$(BIN)/python bench/quality_devset.py

@@ -1,7 +1,7 @@
 """LLM feedback on a graded dev set: how often it is available, what verification removes, what it costs.
 
 By default it starts llama.cpp's server with SmolLM2-135M-Instruct on loopback (see tests/llama_server.py)
-and runs every answer of bench/devset/tune.jsonl through `attach_feedback` with a fresh cache. Point it
+and runs every answer of bench/devset/tune.jsonl through `Grader.add_feedback` with a fresh cache. Point it
 at any other OpenAI-compatible endpoint with --base-url/--model (and DLGRADER_LLM_API_KEY in the env).
 
     .venv/bin/python bench/feedback_devset.py [--limit 40] [--questions softmax,l2_regularization]
@@ -59,7 +59,6 @@ def configure(args: argparse.Namespace, base_url: str, model: str) -> None:
 def run(args: argparse.Namespace) -> dict[str, object]:
     from scipy.stats import spearmanr
 
-    from dlgrader.feedback_runner import attach_feedback
     from dlgrader.service import GradeRequest, default_grader
 
     rows = [json.loads(line) for line in args.devset.read_text().splitlines() if line.strip()]
@@ -71,7 +70,10 @@ def run(args: argparse.Namespace) -> dict[str, object]:
     requests = [GradeRequest(r["answer"], question_id=r["question_id"], id=r["id"]) for r in rows]
     results = grader.grade_many(requests)
     started = time.perf_counter()
-    usage = attach_feedback(grader, results, [r["answer"] for r in rows])
+    grader.add_feedback(results, [r["answer"] for r in rows])
+    if grader.feedback is None:
+        raise SystemExit(f"no feedback: {grader.feedback_off_reason}")
+    usage = grader.feedback.usage
     elapsed = time.perf_counter() - started
     reasons: Counter[str] = Counter()
     statuses: Counter[str] = Counter()
@@ -79,7 +81,7 @@ def run(args: argparse.Namespace) -> dict[str, object]:
     prompt_tokens, completion_tokens, pairs = [], [], []
     repaired = 0
     for row, result in zip(rows, results, strict=True):
-        fb = result.feedback or {}
+        fb = result.feedback.model_dump() if result.feedback else {}
         call = fb.get("usage") or {}
         if call.get("requests"):
             prompt_tokens.append(call["prompt_tokens"])

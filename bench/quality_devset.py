@@ -67,8 +67,9 @@ def main() -> int:
     if args.json:
         print(json.dumps(summary, indent=2))
         return 0
+    low_name = "wrong" if args.set == "correctness" else "adversarial"
     print(f"dev set '{args.set}': {len(rows)} answers, Spearman {summary['spearman']}, "
-          f"{'wrong' if args.set == 'correctness' else 'adversarial'} <= 30: {share_low:.1%}, question mismatches {mismatched}, {elapsed:.1f} s")
+          f"{low_name} <= 30: {share_low:.1%}, question mismatches {mismatched}, {elapsed:.1f} s")
     print(f"{'kind':<15}{'n':>4}{'mean':>8}{'min':>8}{'max (worst)':>13}")
     for kind, s in summary["kinds"].items():  # type: ignore[union-attr]
         print(f"{kind:<15}{s['n']:>4}{s['mean']:>8}{s['min']:>8}{s['max']:>13}")

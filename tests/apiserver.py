@@ -13,7 +13,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,15 +81,16 @@ def _wait(server: Server, path: str, deadline: float) -> bool:
 
 
 def start(overrides: dict[str, str], *, workdir: Path, wait_for: str = "/readyz", timeout: float = 240.0,
-          attempts: int = 3) -> Server:
-    """Start a server and wait (bounded) until ``wait_for`` answers 200; raises with its log otherwise."""
+          attempts: int = 3, args: Sequence[str] = ()) -> Server:
+    """Start a server (``args``: more ``dlgrader serve`` options, e.g. ``--workers 2``) and wait (bounded)
+    until ``wait_for`` answers 200; raises with its log otherwise."""
     workdir.mkdir(parents=True, exist_ok=True)
     for attempt in range(attempts):
         port = free_port()
         log_path = workdir / f"server-{port}.log"
         with log_path.open("wb") as log:
             # cwd=workdir: the server reads no .env file of the developer's checkout
-            command = [*dlgrader_command(), "serve", "--host", "127.0.0.1", "--port", str(port)]
+            command = [*dlgrader_command(), "serve", "--host", "127.0.0.1", "--port", str(port), *args]
             process = subprocess.Popen(command, cwd=workdir, env=server_env(overrides, workdir=workdir),
                                        stdout=log, stderr=subprocess.STDOUT)
         server = Server(f"http://127.0.0.1:{port}", process, log_path)
@@ -105,9 +106,9 @@ def start(overrides: dict[str, str], *, workdir: Path, wait_for: str = "/readyz"
 
 @contextmanager
 def running(overrides: dict[str, str], *, workdir: Path, wait_for: str = "/readyz",
-            timeout: float = 240.0) -> Iterator[Server]:
+            timeout: float = 240.0, args: Sequence[str] = ()) -> Iterator[Server]:
     """A started server for the duration of a ``with`` block, always stopped afterwards."""
-    server = start(overrides, workdir=workdir, wait_for=wait_for, timeout=timeout)
+    server = start(overrides, workdir=workdir, wait_for=wait_for, timeout=timeout, args=args)
     try:
         yield server
     finally:

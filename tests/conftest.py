@@ -56,6 +56,20 @@ def grader(real_embedder, session_index_dir: Path):  # type: ignore[no-untyped-d
     return Grader(bank=bank, embedder=real_embedder, index=index)
 
 
+def with_feedback(grader):  # type: ignore[no-untyped-def]
+    """The session grader's bank, model and index, with the feedback engine of the current settings."""
+    from dlgrader.config import get_settings
+    from dlgrader.feedback.setup import engine_from_settings, off_reason
+    from dlgrader.service import Grader
+
+    settings = get_settings()
+    reason = off_reason(settings)
+    engine = None if reason else engine_from_settings(settings, embedder=grader.embedder,
+                                                      corpus_hash=grader.bank.content_hash)
+    return Grader(bank=grader.bank, embedder=grader.embedder, index=grader.index, feedback=engine,
+                  feedback_off_reason=reason or "offline")
+
+
 @pytest.fixture
 def fake_embedder():  # type: ignore[no-untyped-def]
     from dlgrader.embedding.fake import FakeEmbedder

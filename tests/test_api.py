@@ -21,7 +21,7 @@ pytestmark = pytest.mark.slow
 MAX_ANSWER_CHARS = 6000
 MAX_BATCH = 40
 MAX_BODY = 50_000
-KEYS = ("alpha-key-123", "beta-key-456")
+KEYS = ("alpha-key-123", "beta-key-456", "gamma-key-789")
 ORIGIN = "https://app.example"
 GOOD_ANSWER = ("Dropout randomly switches off a fraction of the neurons at each training step, so the "
                "network cannot rely on any single unit and learns redundant features. At inference all "
@@ -395,6 +395,33 @@ def test_rate_limit_per_key(locked: httpx.Client) -> None:
     # without a valid key the answer is 401, not 429; health checks are never limited
     error_of(locked.get("/v1/topics"), 401)
     assert locked.get("/healthz").status_code == 200
+
+
+def test_refused_requests_do_not_flood_the_access_log(locked: httpx.Client, locked_server: Server) -> None:
+    headers = {"X-API-Key": KEYS[1]}  # out of tokens since test_rate_limit_per_key
+    statuses = [locked.get("/v1/topics", headers=headers).status_code for _ in range(40)]
+    assert statuses.count(429) >= 35
+    lines = [json.loads(line) for line in locked_server.log_text().splitlines() if line.startswith("{")]
+    from dlgrader.api.middleware import key_fingerprint
+
+    refused = [e for e in lines if e.get("status") == 429 and e.get("key_id") == key_fingerprint(KEYS[1])]
+    assert len(refused) == 1  # the first 429 of this key in this minute; the rest are counted, not written
+
+
+def test_wrong_keys_are_throttled_per_address(locked_server: Server) -> None:
+    """Ten wrong keys a minute from one address, then 429 for it (even with a right key, so guessing
+    stops); other addresses are not affected. Loopback has many addresses: 127.0.0.3 is the guesser."""
+    guesser = httpx.Client(base_url=locked_server.url, timeout=30,
+                           transport=httpx.HTTPTransport(local_address="127.0.0.3"))
+    with guesser:
+        guesses = [guesser.get("/v1/topics", headers={"X-API-Key": f"guess-{i}"}) for i in range(12)]
+        assert [r.status_code for r in guesses] == [401] * 10 + [429] * 2
+        error = error_of(guesses[-1], 429, "too_many_failed_keys")
+        assert int(guesses[-1].headers["retry-after"]) >= 1 and error["details"]["failures_per_minute"] == 10
+        error_of(guesser.get("/v1/topics", headers={"X-API-Key": KEYS[2]}), 429)
+        assert guesser.get("/healthz").status_code == 200
+    with httpx.Client(base_url=locked_server.url, timeout=30) as other:  # from 127.0.0.1
+        assert other.get("/v1/topics", headers={"X-API-Key": KEYS[2]}).status_code == 200
 
 
 def test_cors_allows_only_the_configured_origin(locked: httpx.Client) -> None:

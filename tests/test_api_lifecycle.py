@@ -3,6 +3,9 @@ SIGTERM that finishes requests in flight."""
 
 from __future__ import annotations
 
+import errno
+import json
+import os
 import signal
 import subprocess
 import threading
@@ -51,18 +54,55 @@ def test_graceful_shutdown_finishes_requests_in_flight(session_index_dir: Path, 
     assert [r["id"] for r in response.json()["results"]] == [str(i) for i in range(30)]
 
 
-def test_not_ready_while_loading(tmp_path: Path) -> None:
-    """An empty index dir makes the server build the index (minutes): it is live but not ready."""
-    server = start({"DLGRADER_INDEX_DIR": str(tmp_path / "fresh-index")}, workdir=tmp_path,
-                   wait_for="/healthz")
+CALIBRATION = {"format": "dlgrader-calibration/1", "method": "isotonic",
+               "scale": {"low": 0, "high": 5, "step": 0.5}, "knots": {"score": [0, 100], "value": [0, 5]}}
+
+
+def _release(fifo: Path, server: Server, content: str) -> None:
+    """Write ``content`` into the named pipe the loading server reads from: opening it for writing succeeds
+    once the server has opened it for reading (bounded wait, and only while the server runs)."""
+    for _ in range(1200):
+        try:
+            handle = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+        except OSError as exc:
+            if exc.errno != errno.ENXIO or server.process.poll() is not None:
+                raise
+            time.sleep(0.05)
+            continue
+        with os.fdopen(handle, "w", encoding="utf-8") as pipe:
+            pipe.write(content)
+        return
+    raise AssertionError("the server never opened the calibration file")
+
+
+def test_not_ready_while_loading(grader, session_index_dir: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Loading is held up by the test, not by the machine's speed: the calibration file is a named pipe
+    that the loader blocks on until the test writes it. Until then the server is live but not ready."""
+    fifo = tmp_path / "calibration.json"
+    os.mkfifo(fifo)
+    server = start({"DLGRADER_INDEX_DIR": str(session_index_dir), "DLGRADER_CALIBRATION": str(fifo)},
+                   workdir=tmp_path / "server", wait_for="/healthz")
     try:
         with httpx.Client(base_url=server.url, timeout=30) as client:
             error_of(client.get("/readyz"), 503, "not_ready")
-            busy = client.get("/v1/topics")
+            busy = client.post("/v1/grade", json={"question_id": "relu", "answer": "ReLU."})
             error_of(busy, 503, "not_ready")
             assert int(busy.headers["retry-after"]) >= 1
             assert client.get("/healthz").status_code == 200
+            _release(fifo, server, json.dumps(CALIBRATION))
+            for _ in range(600):  # loading ends moments after the release; bounded wait
+                if client.get("/readyz").status_code != 503:
+                    break
+                time.sleep(0.05)
+            assert client.get("/readyz").status_code == 200
+            graded = client.post("/v1/grade", json={"question_id": "relu", "answer": "ReLU."}).json()
+            assert graded["calibrated_scale"] == "0-5"
     finally:
+        if server.process.poll() is None and fifo.exists():
+            try:  # never leave the loader blocked: shutdown would wait for it
+                os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+            except OSError:
+                pass
         assert_graceful(server)
 
 

@@ -85,3 +85,38 @@ def test_batch_accepts_csv(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     statuses = [json.loads(line)["status"] for line in out.read_text().splitlines()]
     assert statuses == ["graded", "graded"]
+
+
+# ---------------------------------------------------------------- bytes that are not text
+
+
+def test_grade_with_non_utf8_bytes_in_argv_is_graded_not_a_traceback() -> None:
+    # A real process: Python turns argv bytes that are not UTF-8 into lone surrogates (surrogateescape),
+    # which crashed the encoder or the output writer.
+    proc = subprocess.run([os.fsencode(sys.executable), b"-m", b"dlgrader", b"grade", b"-q", b"What is dropout\xff?",
+                           b"-a", b"Dropout randomly \xe9disables neurons during training.", b"--json"],
+                          capture_output=True, timeout=240, env=os.environ.copy())
+    assert proc.returncode == 0, proc.stderr.decode(errors="replace")
+    assert b"Traceback" not in proc.stderr
+    result = json.loads(proc.stdout.decode("utf-8"))  # strict: the JSON is valid UTF-8
+    assert result["status"] == "graded" and result["question_id"] == "dropout"
+    assert b"--answer is not valid UTF-8" in proc.stderr and b"--question is not valid UTF-8" in proc.stderr
+    plain = subprocess.run([os.fsencode(sys.executable), b"-m", b"dlgrader", b"grade", b"-i", b"dropout\xff",
+                            b"-a", b"x\xff"], capture_output=True, timeout=240, env=os.environ.copy())
+    assert plain.returncode == 0 and b"Traceback" not in plain.stderr
+    plain.stdout.decode("utf-8")
+
+
+def test_grade_reads_stdin_as_bytes_and_replaces_what_is_not_utf8() -> None:
+    from click.testing import CliRunner
+
+    from dlgrader.cli import cli
+
+    answer = b"Dropout randomly disables neurons during training to reduce overfitting."
+    run = CliRunner().invoke(cli, ["grade", "-i", "dropout", "--json"], input=b"\xef\xbb\xbf" + answer + b" \xff\xfe")
+    assert run.exit_code == 0, run.output
+    assert "the answer on standard input is not valid UTF-8 text: 2 invalid" in run.stderr
+    result = json.loads(run.stdout_bytes.decode("utf-8"))
+    assert result["status"] == "graded" and result["score"] > 0
+    same = CliRunner().invoke(cli, ["grade", "-i", "dropout", "--json"], input=answer)
+    assert same.exit_code == 0 and same.stderr == ""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -92,11 +93,43 @@ def test_every_source_article_is_covered_or_explained() -> None:
 def test_bank_shape() -> None:
     bank = load_bank(CORPUS / "questions.jsonl")
     assert {q.topic for q in bank.questions} <= set(TOPICS)
-    assert all(2 <= len(q.key_points) <= 8 for q in bank.questions)
+    assert all(3 <= len(q.key_points) <= 8 for q in bank.questions)
     merged = [q for q in bank.questions if len(q.documents) > 1]
     assert len(merged) >= 20
     dropout = bank.get("dropout")
-    assert dropout is not None and len(dropout.documents) >= 3 and dropout.aliases
+    assert dropout is not None and len(dropout.documents) >= 2 and len(dropout.aliases) >= 3
+
+
+def test_every_entry_is_a_rubric() -> None:
+    bank = load_bank(CORPUS / "questions.jsonl")
+    for q in bank.questions:
+        weights = [kp.weight for kp in q.key_points]
+        assert "core" in weights, q.id
+        assert len(q.misconceptions) >= 2 and all(m.editorial for m in q.misconceptions), q.id
+        assert all(m.contradicts is None or m.contradicts < len(q.key_points) for m in q.misconceptions), q.id
+        assert all(kp.refs or kp.editorial for kp in q.key_points), q.id
+        assert all(s.title for s in q.sources), q.id
+    per_topic = Counter(q.topic for q in bank.questions)
+    assert max(per_topic.values()) <= 0.15 * len(bank)
+
+
+def test_merged_entries_keep_their_old_ids() -> None:
+    bank = load_bank(CORPUS / "questions.jsonl")
+    for old, new in {"lstm_vs_gru": "rnn_vs_lstm_vs_gru", "seq2seq": "encoder_decoder",
+                     "how_neural_networks_learn": "forward_and_backward_propagation",
+                     "transfer_learning_vs_fine_tuning": "fine_tuning"}.items():
+        found = bank.get(old)
+        assert found is not None and found.id == new
+
+
+def test_corrections_named_in_the_review_are_editorial() -> None:
+    bank = load_bank(CORPUS / "questions.jsonl")
+    tf = bank.get("tensorflow_vs_pytorch")
+    assert tf is not None and any(kp.editorial and "eager" in kp.text.lower() for kp in tf.key_points)
+    softmax = bank.get("softmax")
+    assert softmax is not None and any("sum to 1" in kp.text or "sums to 1" in kp.text for kp in softmax.key_points)
+    valid_same = bank.get("valid_vs_same_padding")
+    assert valid_same is not None and any(s.locator == "TOC 14" for s in valid_same.sources)
 
 
 def test_curated_data_is_in_step_with_the_parsers() -> None:
@@ -112,12 +145,42 @@ def test_curated_data_is_in_step_with_the_parsers() -> None:
             f"{locators - curated - skipped}"
 
 
-def test_build_is_reproducible(tmp_path: Path) -> None:
-    shutil.copytree(CORPUS / "sources", tmp_path / "sources")
-    shutil.copytree(CORPUS / "curated", tmp_path / "curated")
-    build_bank(tmp_path)
+def _corpus_copy(tmp_path: Path) -> Path:
+    for name in ("sources", "curated", "rubric"):
+        shutil.copytree(CORPUS / name, tmp_path / name)
+    return tmp_path
+
+
+def test_build_is_reproducible(tmp_path: Path, real_embedder) -> None:  # type: ignore[no-untyped-def]
+    build_bank(_corpus_copy(tmp_path), real_embedder)
     assert (tmp_path / "questions.jsonl").read_text() == (CORPUS / "questions.jsonl").read_text()
     assert (tmp_path / "excluded.jsonl").read_text() == (CORPUS / "excluded.jsonl").read_text()
+
+
+def test_build_refuses_a_curated_fact_nobody_decided_about(tmp_path: Path) -> None:
+    root = _corpus_copy(tmp_path)
+    rubric = root / "rubric" / "dropout.json"
+    entry = json.loads(rubric.read_text(encoding="utf-8"))
+    lost = entry["key_points"].pop(0)["from"]  # cited by no other entry
+    entry["misconceptions"] = [m for m in entry["misconceptions"] if m["contradicts"] in (None, 1, 2, 3)]
+    rubric.write_text(json.dumps(entry), encoding="utf-8")
+    with pytest.raises(CorpusValidationError) as caught:
+        build_bank(root)
+    assert any(ref in problem and "neither cited" in problem for ref in lost for problem in caught.value.problems)
+
+
+def test_build_refuses_look_alike_key_points_without_a_decision(  # type: ignore[no-untyped-def]
+        tmp_path: Path, real_embedder) -> None:
+    root = _corpus_copy(tmp_path)
+    rubric = root / "rubric" / "dropout.json"
+    entry = json.loads(rubric.read_text(encoding="utf-8"))
+    first = entry["key_points"][0]
+    reworded = first["text"].replace("During training, dropout", "Dropout, during training,")
+    entry["key_points"].append({**first, "text": reworded, "weight": "supporting"})
+    rubric.write_text(json.dumps(entry), encoding="utf-8")
+    with pytest.raises(CorpusValidationError) as caught:
+        build_bank(root, real_embedder)
+    assert any("dropout.json" in p and "look like one fact" in p for p in caught.value.problems)
 
 
 def test_minimal_teacher_bank_derives_key_points(tmp_path: Path) -> None:

@@ -16,13 +16,13 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from conftest import with_feedback
 from dlgrader.cli import cli
 from dlgrader.errors import FeedbackOutputError
 from dlgrader.feedback.cache import CacheKey
 from dlgrader.feedback.schema import parse_output
 from dlgrader.feedback.scoring import Label, decide
 from dlgrader.feedback.verify import Located, locate_quote
-from dlgrader.feedback_runner import attach_feedback
 from dlgrader.grading import Thresholds
 from dlgrader.models import KeyPointResult
 from dlgrader.service import GradeRequest
@@ -66,7 +66,7 @@ def grade_dropout(answer: str = DROPOUT, **kw: bool) -> dict:
 
 def test_offline_mode_says_so_at_once_and_keeps_the_grade() -> None:
     result = grade_dropout()
-    assert result["feedback"] == {"available": False, "reason": result["feedback"]["reason"]}
+    assert result["feedback"]["available"] is False and "score" not in result["feedback"]
     assert "offline mode" in result["feedback"]["reason"]
     assert result["score"] == grade_dropout(feedback=False)["score"]
     shown = CliRunner().invoke(cli, ["grade", "-i", "dropout", "-a", DROPOUT, "--feedback"])
@@ -241,7 +241,7 @@ def test_uncited_and_unsupported_sentences_are_removed_and_counted(llm) -> None:
         {"text": "You know dropout well.", "refs": []},
         {"text": "You name regularisation.", "refs": ["R42"]},
     ]
-    gaps = [{"text": "You do not say that all neurons are active at inference time.", "refs": ["R7"]},
+    gaps = [{"text": "You do not say that all neurons are active at inference time.", "refs": ["R4"]},
             {"text": "Bake the pizza dough for twelve minutes in a very hot oven.", "refs": ["R1", "R2"]}]
     with llm(FakeLLMServer(default=Reply(judge("covered", strengths=strengths, gaps=gaps)))):
         fb = grade_dropout()["feedback"]
@@ -250,7 +250,8 @@ def test_uncited_and_unsupported_sentences_are_removed_and_counted(llm) -> None:
     assert [g["text"] for g in fb["gaps"]] == [gaps[0]["text"]]
     assert (check["uncited_removed"], check["unsupported_removed"], check["removed"]) == (2, 1, 3)
     assert check["statements"] == 6  # 3 strengths, 2 gaps, 1 suggestion
-    assert {"R1", "R7"} <= {r["id"] for r in fb["references"]}
+    assert {"R1", "R4"} <= {r["id"] for r in fb["references"]}
+    assert "inference" in next(r["text"] for r in fb["references"] if r["id"] == "R4")
 
 
 def test_quotes_are_found_by_offsets_despite_case_spacing_and_neutralised_brackets() -> None:
@@ -325,7 +326,7 @@ def test_a_supported_raise_lifts_the_score_by_the_engine_rules(llm) -> None:  # 
         fb = grade("-i", "relu", "-a", PARTIAL_RELU)["feedback"]
     for change in fb["key_points"]:
         if change["status"] in ("raised", "raise_capped"):
-            assert change["quote_similarity"] >= Thresholds().partial
+            assert change["quote_similarity"] >= 0.41  # the partial threshold
         assert not (change["engine"] == "missing" and change["final"] == "covered")
     assert fb["score"] >= offline["score"]
 
@@ -346,21 +347,23 @@ def test_json_mode_on_the_wire(llm, mode: str, expected: str) -> None:  # type: 
         assert body["response_format"]["json_schema"]["strict"] is True
     elif mode == "json_object_schema":
         schema = body["response_format"]["schema"]
-        assert schema["properties"]["key_points"]["maxItems"] == 8  # dropout has 8 key points
+        assert schema["properties"]["key_points"]["maxItems"] == 6  # dropout has 6 key points
     else:
         assert "schema" not in body["response_format"]
         return
     ids = schema["properties"]["key_points"]["items"]["properties"]["id"]["enum"]
-    assert ids == [f"K{i}" for i in range(1, 9)]
+    assert ids == [f"K{i}" for i in range(1, 7)]
 
 
 def test_concurrency_limit_holds(grader, llm) -> None:  # type: ignore[no-untyped-def]
     answers = [f"{DROPOUT} Variant {i}." for i in range(6)]
     results = grader.grade_many([GradeRequest(a, question_id="dropout") for a in answers])
     with llm(FakeLLMServer(default=Reply(judge(), delay=0.2)), LLM_CONCURRENCY=2) as srv:
-        usage = attach_feedback(grader, results, answers)
+        judged = with_feedback(grader)
+        judged.add_feedback(results, answers)
+        usage = judged.feedback.usage
     assert srv.max_in_flight <= 2 and len(srv.requests) == 6
-    assert all(r.feedback and r.feedback["available"] for r in results)
+    assert all(r.feedback and r.feedback.available for r in results)
     assert usage.requests == 6 and usage.cache_misses == 6 and usage.prompt_tokens == 6 * 500
 
 

@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 import pytest
 
-from dlgrader.feedback_runner import attach_feedback
+from conftest import with_feedback
 from dlgrader.service import GradeRequest
 from fake_llm_server import Body, FakeLLMServer, Reply, answer_in, judge, key_point_ids
 
@@ -112,10 +112,11 @@ def test_no_attack_raises_the_score(grader, monkeypatch: pytest.MonkeyPatch, que
             from dlgrader.config import get_settings
 
             get_settings.cache_clear()
-            attach_feedback(grader, [result], [text])
+            with_feedback(grader).add_feedback([result], [text])
         fb = result.feedback
-        assert fb is not None and fb["available"], (judge_name, fb)
+        assert fb is not None and fb.available, (judge_name, fb)
         assert "injection_attempt" in result.flag_codes, (name, judge_name)
-        assert fb["score"] <= offline_base.score, (name, judge_name, fb["score"], offline_base.score)
-        assert fb["score"] <= result.score, (name, judge_name)
-        assert not any(c["status"] in ("raised", "raise_capped") for c in fb["key_points"])  # type: ignore[union-attr]
+        assert fb.score is not None and offline_base.score is not None and result.score is not None
+        assert fb.score <= offline_base.score, (name, judge_name, fb.score, offline_base.score)
+        assert fb.score <= result.score, (name, judge_name)
+        assert not any(c["status"] in ("raised", "raise_capped") for c in fb.key_points)

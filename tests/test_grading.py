@@ -5,17 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dlgrader.flags import echo_overlap, injection_cues, keyword_list_score, negated_stems, polarity_conflict
-from dlgrader.grading import (
-    FLAG_RULES,
-    Thresholds,
-    apply_flags,
-    credit_for,
-    expected_points,
-    grade_from_score,
-    score_key_points,
-)
+from dlgrader.flags import echo_overlap, injection_cues, keyword_list_score
+from dlgrader.grading import Thresholds, credit_for, evidence_similarities, expected_points, score_key_points
 from dlgrader.models import Flag
+from dlgrader.polarity import negated_stems, polarity_conflict
+from dlgrader.policy import AnswerFacts, FlagPolicy, apply_flags, fire_flags, grade_from_score
 from dlgrader.segment import Span, clauses, sentences, truncate_words
 
 T = Thresholds()
@@ -43,7 +37,8 @@ def test_best_span_is_the_evidence_and_offsets_point_into_the_answer() -> None:
     spans = sentences(answer)
     kp = _vectors([1, 0, 0])
     span_vecs = _vectors([0.9, 0.1, 0], [0, 1, 0])
-    cov = score_key_points(["ReLU keeps positive inputs unchanged."], kp, spans, span_vecs, T)
+    points = ["ReLU keeps positive inputs unchanged."]
+    cov = score_key_points(points, evidence_similarities(points, kp, spans, span_vecs, T), spans, T)
     evidence = cov.results[0].evidence
     assert cov.results[0].verdict == "covered"
     assert evidence is not None and answer[evidence.start:evidence.end] == evidence.text == spans[0].text
@@ -52,19 +47,44 @@ def test_best_span_is_the_evidence_and_offsets_point_into_the_answer() -> None:
 def test_contradicted_point_earns_nothing() -> None:
     answer = "Batch normalization increases internal covariate shift."
     spans = sentences(answer)
-    cov = score_key_points(["Batch normalization reduces internal covariate shift."], _vectors([1, 0]), spans,
-                           _vectors([1, 0.05]), T)
+    points = ["Batch normalization reduces internal covariate shift."]
+    cov = score_key_points(points, evidence_similarities(points, _vectors([1, 0]), spans, _vectors([1, 0.05]), T),
+                           spans, T)
     assert cov.results[0].verdict == "contradicted" and cov.results[0].credit == 0
     assert cov.contradictions == [0] and "reduc" in (cov.results[0].note or "")
 
 
 def test_flags_cap_and_penalise() -> None:
-    score, breakdown = apply_flags(0.9, [Flag(code="keyword_list", message="x")], T)
-    assert score == FLAG_RULES["keyword_list"][1] and breakdown.raw_score == 90
-    score, _ = apply_flags(1.0, [Flag(code="contradiction", message="x", details={"count": 5})], T)
-    assert score == min(100 - 2 * T.contradiction_penalty, FLAG_RULES["contradiction"][1] or 100)
-    score, _ = apply_flags(1.0, [Flag(code="truncated", message="x")], T)
+    score, breakdown = apply_flags(0.9, [Flag(code="keyword_list", message="x")])
+    assert score == 25 and breakdown.raw_score == 90 and breakdown.cap == 25
+    flag = Flag(code="contradiction", message="x", details={"count": 5})
+    score, breakdown = apply_flags(1.0, [flag])
+    assert score == 35 and flag.penalty == 40 and breakdown.penalties == 40  # two points counted, then the cap
+    score, _ = apply_flags(0.5, [Flag(code="contradiction", message="x", details={"count": 1})])
+    assert score == 30
+    score, _ = apply_flags(1.0, [Flag(code="truncated", message="x")])
     assert score == 100
+
+
+def test_flag_policy_decides_from_facts_alone() -> None:
+    policy = FlagPolicy()
+    assert [f.code for f in fire_flags(AnswerFacts(content_words=0, mean_credit=0), policy)] == ["empty"]
+    terse_right = AnswerFacts(content_words=2, claim_words=2, mean_credit=0.6)
+    assert fire_flags(terse_right, policy) == []
+    terse_wrong = AnswerFacts(content_words=2, claim_words=2, mean_credit=0.1)
+    assert [f.code for f in fire_flags(terse_wrong, policy)] == ["too_short"]
+    echo = AnswerFacts(content_words=6, claim_words=6, mean_credit=0.3, echo_share=0.9, echo_new_words=1,
+                       question_similarity=0.7)
+    assert [f.code for f in fire_flags(echo, policy)] == ["question_echo"]
+    # Words, but no sentence that says anything about the question: too short, and no echo to speak of.
+    silent = AnswerFacts(content_words=6, mean_credit=0, echo_share=1.0)
+    assert [f.code for f in fire_flags(silent, policy)] == ["too_short"]
+    off = AnswerFacts(content_words=20, claim_words=20, mean_credit=0.1, question_similarity=0.3,
+                      own_reference_fit=0.4, other_question_id="gan", other_question="What is a GAN?",
+                      other_reference_fit=0.62, closer_to_other_question=True)
+    assert [f.code for f in fire_flags(off, policy)] == ["off_topic"]
+    off.closer_to_other_question = False
+    assert fire_flags(off, policy) == []
 
 
 @pytest.mark.parametrize(

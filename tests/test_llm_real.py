@@ -14,7 +14,6 @@ import pytest
 from click.testing import CliRunner
 
 from dlgrader.cli import cli
-from dlgrader.grading import Thresholds
 from llama_server import MODEL_ALIAS, LlamaServer
 
 # One constrained reply takes 5-60 s here (more on a loaded machine); the index may be built first.
@@ -69,7 +68,7 @@ def test_real_model_feedback_is_schema_valid_verified_and_cached(real_llm: Llama
         if "quote" in change:  # every quote kept was found in the answer at its offsets
             assert GOOD[change["quote"]["start"]:change["quote"]["end"]] == change["quote"]["text"]
         if change["status"] in ("raised", "raise_capped"):
-            assert change["quote_similarity"] >= Thresholds().partial
+            assert change["quote_similarity"] >= 0.41  # the partial threshold
     assert 0 <= fb["score"] <= 100
     again = grade(QUESTION, GOOD)["feedback"]
     assert again["cache"] == "hit" and again["usage"]["requests"] == 0 and again["score"] == fb["score"]

@@ -231,6 +231,67 @@ def test_a_database_from_a_newer_version_is_refused_untouched(tmp_path: Path):
     assert path.read_bytes() == before and list(path.parent.iterdir()) == [path]
 
 
+# Each process says it is ready (its imports done), waits for the gate (its stdin, one pipe shared by all,
+# closed by the parent), opens the store, records one attempt; a failure exits non-zero, the error on stderr.
+_OPENER = """
+import sys
+from pathlib import Path
+from dlgrader.progress import ProgressStore
+print("ready", flush=True)
+sys.stdin.read()
+with ProgressStore.open(Path(sys.argv[1])) as store:
+    store.record(question_id=sys.argv[2], status="skipped")
+"""
+
+
+def test_concurrent_first_runs_on_a_fresh_data_directory_all_succeed(tmp_path: Path):
+    # Before: each process read schema v0, then migrated in turn, and the later ones failed with "cannot
+    # migrate ... table attempts already exists" / "duplicate column name: status". Now the version is read
+    # again under the write lock.
+    import os
+    import subprocess
+    import sys
+
+    for trial in range(6):
+        data = tmp_path / f"data{trial}"
+        gate_read, gate_write = os.pipe()
+        procs = [subprocess.Popen([sys.executable, "-c", _OPENER, str(data), f"q{i}"], stdin=gate_read,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(4)]
+        os.close(gate_read)
+        for proc in procs:
+            assert proc.stdout is not None and proc.stdout.readline() == "ready\n"
+        os.close(gate_write)  # every process sees end of input at once: they open the store together
+        outcomes = [proc.communicate(timeout=120) for proc in procs]
+        for proc, (_, err) in zip(procs, outcomes, strict=True):
+            assert proc.returncode == 0, f"trial {trial}: {err}"
+        with ProgressStore.open(data) as store:
+            assert store.notices == []
+            assert sorted(r["question_id"] for r in store.attempts()) == ["q0", "q1", "q2", "q3"]
+        with sqlite3.connect(data / "progress.db") as conn:
+            assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        conn.close()
+        assert sorted(p.name for p in data.iterdir()) == ["progress.db"]  # no backup, nothing set aside
+
+
+def test_a_locked_database_is_reported_not_set_aside_as_corrupt(tmp_path: Path):
+    data = tmp_path / "data"
+    with ProgressStore.open(data):
+        pass
+    holder = sqlite3.connect(data / "progress.db", isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")  # another process in the middle of a write, for longer than we wait
+    try:
+        import dlgrader.progress as progress
+
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(progress, "BUSY_TIMEOUT_S", 0.05, raising=False)
+            with pytest.raises(ProgressStoreError, match="locked"):
+                ProgressStore.open(data)
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert sorted(p.name for p in data.iterdir()) == ["progress.db"]
+
+
 # ---------------------------------------------------------------- CLI
 
 
@@ -249,7 +310,7 @@ def test_progress_json_and_exports_show_stored_attempts(tmp_path: Path):
     lines = runner.invoke(cli, ["progress", "export"]).stdout.splitlines()
     rows = [json.loads(line) for line in lines]
     assert [(r["question_id"], r["topic"], r["status"]) for r in rows] == [
-        ("gru", "sequence_models", "graded"), ("perceptron", "fundamentals", "skipped")]
+        ("gru", "sequence_models", "graded"), ("perceptron", "neural_network_basics", "skipped")]
     assert rows[0]["key_points"][1]["verdict"] == "missing"
     out = tmp_path / "attempts.csv"
     result = runner.invoke(cli, ["progress", "export", "--format", "csv", "-o", str(out)])
@@ -274,4 +335,19 @@ def test_questions_list_show_and_random():
     second = runner.invoke(cli, ["questions", "random", "--seed", "3", "--difficulty", "advanced", "--json"])
     assert first.stdout == second.stdout and json.loads(first.stdout)["difficulty"] == "advanced"
     empty = runner.invoke(cli, ["questions", "list", "--topic", "astrology"])
-    assert empty.exit_code == 2 and "topics: activations" in empty.output
+    assert empty.exit_code == 2 and "astrology" in empty.output and "activations" in empty.output
+
+
+def test_piped_questions_list_prints_whole_tab_separated_rows():
+    # Before: cut to 80 columns with "..." in place of the question text, so `| grep` found nothing.
+    from dlgrader.config import get_settings
+    from dlgrader.corpus.loader import load_bank
+
+    bank = load_bank(get_settings().corpus)
+    listed = CliRunner().invoke(cli, ["questions", "list"])
+    assert listed.exit_code == 0, listed.output
+    rows = [line.split("\t") for line in listed.stdout.splitlines()]
+    assert rows == [[q.id, q.topic, q.difficulty, " ".join(q.question.split())] for q in bank.questions]
+    assert max(len(q.question) for q in bank.questions) > 80  # long enough to have been cut before
+    assert f"{len(bank.questions)} question(s)" in listed.stderr
+

@@ -1,7 +1,9 @@
 """Batch grading of answer files: streaming, order-preserving, resumable, never aborted by a bad line.
 
 Input is JSONL or CSV with (by default) ``id``, ``question`` or ``question_id``, ``answer`` and an optional
-``label``; column names can be remapped. Output is JSONL, one result per input record, in input order.
+``label``; column names can be remapped. ``records`` reads it: a line that cannot be used (broken JSON, bytes
+that are not UTF-8) becomes one ``invalid`` result with its line number, and the run goes on. Output is
+JSONL, one result per input record, in input order.
 Records are read, graded and written in chunks, so memory stays bounded whatever the file size (only the
 ids of an output being resumed are held). Re-running with the same output resumes: ids already written are
 skipped, and a half-written last line (a killed run) is cut off before anything is appended.
@@ -9,44 +11,20 @@ skipped, and a half-written last line (a killed run) is cut off before anything 
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TextIO
 
 from dlgrader.errors import InputError
 from dlgrader.models import GradeResult
+from dlgrader.records import Columns, iter_records, passed_label, record_id
 from dlgrader.service import Grader, GradeRequest
 
 CHUNK = 256
-
-
-@dataclass(frozen=True)
-class Columns:
-    """Which input fields hold the id, question text, question id, answer and human label."""
-
-    id: str = "id"
-    question: str = "question"
-    question_id: str = "question_id"
-    answer: str = "answer"
-    label: str = "label"
-
-    @classmethod
-    def parse(cls, mapping: str | None) -> Columns:
-        """From 'answer=response,label=score' style overrides."""
-        if not mapping:
-            return cls()
-        values: dict[str, str] = {}
-        for part in mapping.split(","):
-            key, sep, value = part.partition("=")
-            if not sep or key.strip() not in cls.__dataclass_fields__:
-                raise InputError(f"bad column mapping {part!r}: use FIELD=COLUMN with FIELD one of "
-                                 f"{', '.join(cls.__dataclass_fields__)}")
-            values[key.strip()] = value.strip()
-        return cls(**values)
 
 
 @dataclass
@@ -66,69 +44,13 @@ class BatchStats:
         self.invalid += result.status == "invalid"
 
 
-Record = tuple[int, dict[str, object] | str]
-
-
-def iter_records(path: Path) -> Iterator[Record]:
-    """(line number, record or the reason the line is unreadable), streamed from JSONL or CSV."""
-    try:
-        handle = path.open(encoding="utf-8", newline="")
-    except OSError as exc:
-        raise InputError(f"cannot open {path}: {exc.strerror or exc}") from exc
-    with handle:
-        if path.suffix.lower() in (".csv", ".tsv"):
-            reader = csv.DictReader(handle, delimiter="\t" if path.suffix.lower() == ".tsv" else ",")
-            try:
-                for row in reader:
-                    yield reader.line_num, {k: v for k, v in row.items() if k is not None}
-            except (csv.Error, UnicodeDecodeError) as exc:
-                yield reader.line_num + 1, f"unreadable CSV: {exc}"
-            return
-        number = 0
-        while True:
-            try:
-                line = handle.readline()
-            except UnicodeDecodeError as exc:
-                number += 1
-                yield number, f"not UTF-8 text: {exc.reason}"
-                return
-            if not line:
-                return
-            number += 1
-            if not line.strip():
-                continue
-            try:
-                value = json.loads(line)
-            except json.JSONDecodeError as exc:
-                yield number, f"invalid JSON ({exc.msg} at column {exc.colno})"
-                continue
-            yield number, value if isinstance(value, dict) else "each line must be a JSON object"
-
-
-def record_id(number: int, record: dict[str, object] | str, columns: Columns) -> str:
-    if isinstance(record, dict) and record.get(columns.id) not in (None, ""):
-        return str(record[columns.id])
-    return f"line-{number}"
-
-
-def _label(value: object) -> float | str | None:
-    if value in (None, ""):
-        return None
-    if isinstance(value, int | float):
-        return float(value)
-    try:
-        return float(str(value))
-    except ValueError:
-        return str(value)
-
-
 def to_request(number: int, record: dict[str, object] | str, columns: Columns) -> GradeRequest | GradeResult:
     """A GradeRequest, or an ``invalid`` result that says what is wrong with the line."""
     rid = record_id(number, record, columns)
     if isinstance(record, str):
         return GradeResult(status="invalid", id=rid, error=f"line {number}: {record}")
     answer = record.get(columns.answer)
-    label = _label(record.get(columns.label))
+    label = passed_label(record.get(columns.label))
     if answer is None:
         return GradeResult(status="invalid", id=rid, label=label,
                            error=f"line {number}: missing '{columns.answer}'")
@@ -199,12 +121,18 @@ def run_batch(grader: Grader, input_path: Path, output: Path, *, columns: Column
     columns = columns or Columns()
     if input_path.resolve() == output.resolve():
         raise InputError("the output file must differ from the input file")
-    done = completed_ids(output) if resume else Counter()
+    records = iter_records(input_path)  # opens the input now: an unreadable one fails before any output
+    existed = output.exists()
+    try:
+        done = completed_ids(output) if resume else Counter()
+        output.parent.mkdir(parents=True, exist_ok=True)
+        out = output.open("a" if resume else "w", encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"cannot write {output}: {exc.strerror or exc}") from exc
     if on_start:
         on_start(sum(done.values()))
     stats = BatchStats(skipped=0)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    with output.open("a" if resume else "w", encoding="utf-8") as out:
+    with out:
         pending: list[GradeRequest | GradeResult] = []
 
         def flush() -> None:
@@ -214,11 +142,7 @@ def run_batch(grader: Grader, input_path: Path, output: Path, *, columns: Column
                 on_chunk(chunk_results, [r.answer for r in requests])
             graded = iter(chunk_results)
             results = [next(graded) if isinstance(item, GradeRequest) else item for item in pending]
-            # One write and one fsync per chunk: a killed run leaves whole lines plus at most one partial
-            # line, which the next run cuts off before appending.
-            out.write("".join(r.model_dump_json(exclude_none=True) + "\n" for r in results))
-            out.flush()
-            os.fsync(out.fileno())
+            _write(out, output, results)
             for result in results:
                 stats.count(result)
                 if on_result:
@@ -227,25 +151,33 @@ def run_batch(grader: Grader, input_path: Path, output: Path, *, columns: Column
                 progress(len(pending))
             pending.clear()
 
-        for number, record in iter_records(input_path):
-            rid = record_id(number, record, columns)
-            if done[rid] > 0:
-                done[rid] -= 1
-                stats.skipped += 1
-                continue
-            pending.append(to_request(number, record, columns))
-            if len(pending) >= chunk:
+        try:
+            for number, record in records:
+                rid = record_id(number, record, columns)
+                if done[rid] > 0:
+                    done[rid] -= 1
+                    stats.skipped += 1
+                    continue
+                pending.append(to_request(number, record, columns))
+                if len(pending) >= chunk:
+                    flush()
+            if pending:
                 flush()
-        if pending:
-            flush()
+        except BaseException:
+            if not existed and out.tell() == 0:  # failed before its first result: leave no empty file
+                out.close()
+                output.unlink(missing_ok=True)
+            raise
     return stats
 
 
-def count_records(path: Path) -> int | None:
-    """Number of non-empty records (for a progress bar's total); None when the file cannot be read."""
+def _write(out: TextIO, output: Path, results: list[GradeResult]) -> None:
+    """One write and one fsync per chunk: a killed run leaves whole lines plus at most one partial line,
+    which the next run cuts off before appending."""
     try:
-        with path.open("rb") as fh:
-            lines = sum(1 for line in fh if line.strip())
-    except OSError:
-        return None
-    return lines - 1 if path.suffix.lower() in (".csv", ".tsv") else lines
+        out.write("".join(r.model_dump_json(exclude_none=True) + "\n" for r in results))
+        out.flush()
+        os.fsync(out.fileno())
+    except OSError as exc:
+        raise InputError(f"cannot write {output}: {exc.strerror or exc} (the results before this chunk are "
+                         "kept: rerun the same command to resume)") from exc

@@ -13,6 +13,8 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_CORPUS = PROJECT_ROOT / "corpus" / "questions.jsonl"
 DEFAULT_INDEX_DIR = PROJECT_ROOT / "index"
 PROMPTS_DIR = PROJECT_ROOT / "prompts"
+DEFAULT_VERIFIER_DIR = PROJECT_ROOT / "models" / "verifier"
+DEFAULT_MATCHER_DIR = PROJECT_ROOT / "models" / "matcher"
 
 Backend = Literal["auto", "onnx", "sentence-transformers"]
 
@@ -36,6 +38,13 @@ class Settings(BaseSettings):
     # Grading
     max_answer_words: int = Field(600, ge=20, description="Longer answers are truncated (and flagged).")
     calibration: Path | None = Field(None, description="A calibration.json from `dlgrader calibrate`.")
+    verifier: Literal["on", "off"] = Field("off", description="'on': the trained verifier decides each key "
+                                           "point's verdict; 'off': embedding similarity and lexical rules only.")
+    verifier_dir: Path = Field(DEFAULT_VERIFIER_DIR, description="The verifier model folder (int8 ONNX, "
+                               "tokenizer, manifest).")
+    matcher: Literal["on", "off"] = Field("off", description="'on': a trained re-ranker decides which bank "
+                                          "question a free-text question asks; 'off': cosine and term checks.")
+    matcher_dir: Path = Field(DEFAULT_MATCHER_DIR, description="The question re-ranker model folder.")
     # Practice and caches
     data_dir: Path | None = Field(None, description="User data (progress DB, LLM cache). "
                                   "Default: the platform's user data dir.")
@@ -56,6 +65,11 @@ class Settings(BaseSettings):
     # HTTP API
     api_keys: str = Field("", description="Comma-separated API keys; empty = no auth.")
     rate_limit_per_minute: int = Field(120, ge=0, description="Per key (or client IP); 0 = off.")
+    rate_limit_store: str = Field("memory", description="Where rate-limit counters live: 'memory' (this "
+                                  "process: one worker) or 'redis://host:port/db' (shared by every worker "
+                                  "and replica; needs dlgrader[redis]).")
+    auth_failures_per_minute: int = Field(10, ge=0, description="Wrong API keys a client address may send a "
+                                          "minute before it gets 429 (with API keys set); 0 = off.")
     cors_origins: str = Field("", description="Comma-separated allowed origins; empty = CORS closed.")
     max_body_bytes: int = Field(1_000_000, ge=1024)
     max_answer_chars: int = Field(20_000, ge=100)
@@ -73,6 +87,19 @@ class Settings(BaseSettings):
     def _no_wildcard_with_keys(cls, v: str) -> str:
         if "*" in v.split(",") and v != "*":
             raise ValueError("use either '*' alone or an explicit list of origins")
+        return v
+
+    @field_validator("rate_limit_store")
+    @classmethod
+    def _known_store(cls, v: str) -> str:
+        v = v.strip()
+        if v != "memory" and not v.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("use 'memory' or a Redis URL (redis://host:port/db, rediss://..., unix://...)")
+        if v != "memory":
+            import importlib.util
+
+            if importlib.util.find_spec("redis") is None:
+                raise ValueError("a Redis store needs the redis client: pip install 'dlgrader[redis]'")
         return v
 
     @property

@@ -3,8 +3,10 @@
     DlgraderError
     ├── ConfigError            a setting has an unusable value
     ├── CorpusError            the question bank cannot be read
-    │   └── CorpusValidationError   the bank breaks a rule (carries every problem found)
+    │   ├── CorpusValidationError   the bank breaks a rule (carries every problem found)
+    │   └── BankQueryError          a filter names a topic or source the bank does not have
     ├── EmbeddingError         the embedding model cannot be loaded or run
+    ├── VerifierError          the verifier model cannot be loaded or trained
     ├── IndexError_            the FAISS index cannot be built, read or matched to the corpus
     ├── InputError             a user input (answer, batch line, file) is unusable
     ├── CalibrationError       a calibration cannot be fitted or applied
@@ -39,8 +41,21 @@ class CorpusValidationError(CorpusError):
         super().__init__(f"{len(problems)} problem(s) in the question bank: {head}{more}")
 
 
+class BankQueryError(CorpusError):
+    """A bank filter names something the bank does not have; ``field`` and ``known`` say what and what is."""
+
+    def __init__(self, message: str, *, field: str, known: list[str]) -> None:
+        self.field = field
+        self.known = known
+        super().__init__(message)
+
+
 class EmbeddingError(DlgraderError):
     """The embedding model cannot be loaded or run."""
+
+
+class VerifierError(DlgraderError):
+    """The correctness verifier cannot be loaded, run or trained."""
 
 
 class IndexError_(DlgraderError):  # noqa: N801 - avoid shadowing the builtin IndexError

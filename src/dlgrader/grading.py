@@ -1,4 +1,4 @@
-"""Pure scoring: from similarities between key points and answer spans to verdicts, flags and a score.
+"""Pure scoring: from similarities between key points and answer spans to verdicts, credits and coverage.
 
 No I/O and no model: ``service.Grader`` computes the vectors and hands them here. The rule, in full:
 
@@ -9,11 +9,10 @@ No I/O and no model: ``service.Grader`` computes the vectors and hands them here
    rising linearly from 0.25 to 0.75 across the band; below ``partial`` -> missing, credit 0.
    A covered or partial point whose evidence reverses its polarity (negation, or an antonym such as
    increases/reduces, training/inference) is contradicted: credit 0, and a penalty.
-3. coverage = sum(credit) / the number of points a complete answer is expected to make
-   (all of them up to two, otherwise 60% of them rounded up, at least two), capped at 1.
-   raw score = 100 x coverage.
-4. Flags subtract their penalty and may cap the score (see ``FLAG_RULES``); the result is clamped to
-   0-100 and the grade is score / 20 rounded to the nearest 0.5.
+3. coverage (``weighted_coverage``): with rubric weights, 0.9 x the core credit over 75% of the core points
+   (capped at 1) + 0.1 x the share of supporting credit; without (a teacher's bank), the credit over the
+   points a complete answer is expected to make (all up to two, else 60%, at least two). raw = 100 x coverage.
+4. Flags then subtract their penalty and may cap the score: ``policy.py``.
 """
 
 from __future__ import annotations
@@ -24,43 +23,38 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from dlgrader.corpus.text import content_stems
-from dlgrader.flags import polarity_conflict
-from dlgrader.models import Evidence, Flag, KeyPointResult, ScoreBreakdown
+from dlgrader.models import Evidence, KeyPointResult, Misconception, MisconceptionMatch, Verdict, Weight
+from dlgrader.polarity import polarity_conflict
 from dlgrader.segment import Span
 
 
 @dataclass(frozen=True)
 class Thresholds:
-    """Cosine thresholds for all-MiniLM-L6-v2, set on the dev set's tune file (bench/devset); ``partial``
-    was lowered from 0.43 to 0.41 on the independent validation file, where answers in other words than
-    the key points earned too little (the tune file is flat between the two)."""
+    """Verdict thresholds on the blended similarity for all-MiniLM-L6-v2, set on the dev set's tune file
+    (bench/devset); ``partial`` was lowered from 0.43 to 0.41 on the independent validation file, where
+    answers in other words than the key points earned too little (the tune file is flat between the two).
+    What flags cost and when they fire is ``policy.py``'s business."""
 
     covered: float = 0.60
     partial: float = 0.41
     # Share of word overlap (key-point words the question does not already contain) blended into the
     # cosine: embeddings alone rate any on-topic sentence as close to every key point of its topic.
     lexical_weight: float = 0.4
-    contradiction_penalty: float = 20.0
-    off_topic_margin: float = 0.10
-    off_topic_fit: float = 0.5  # the other question's reference must really fit the answer
     # A tight span must be at least this close to a key point before its polarity can reverse it.
     polarity_gate: float = 0.515  # set on the tune file (lower gates reversed correct answers)
-    echo_share: float = 0.8
-    echo_similarity: float = 0.88
-
-
-# flag code -> (penalty in points, cap on the final score or None)
-FLAG_RULES: dict[str, tuple[float, float | None]] = {
-    "empty": (0.0, 0.0),
-    "too_short": (0.0, 15.0),
-    "keyword_list": (0.0, 25.0),
-    "question_echo": (0.0, 10.0),
-    "off_topic": (0.0, 20.0),
-    "contradiction": (0.0, 35.0),  # plus ``contradiction_penalty`` per contradicted point
-    "truncated": (0.0, None),
-    "injection_attempt": (0.0, None),
-    "copied_reference": (0.0, None),
-}
+    # A sentence that comes no closer than this to any key point or to the question makes no claim about
+    # the question (padding, greetings, text addressed to the grader): it is left out of grading, so
+    # adding it can never change a score.
+    claim_floor: float = 0.25
+    # Rubric weights: a complete answer states the core points (they carry 90% of the score), supporting
+    # points add depth (the other 10%). ``core_expected`` is the share of core points that counts as all of
+    # them, since the embedding evidence misses some correct paraphrases.
+    core_share: float = 0.9
+    core_expected: float = 0.75
+    # A span states a known misconception when it is this close to it, and closer to it than to the key
+    # point the misconception denies by ``misconception_margin``.
+    misconception_match: float = 0.70
+    misconception_margin: float = 0.05
 
 
 @dataclass
@@ -70,7 +64,7 @@ class Coverage:
     contradictions: list[int] = field(default_factory=list)
 
 
-def credit_for(similarity: float, t: Thresholds) -> tuple[str, float]:
+def credit_for(similarity: float, t: Thresholds) -> tuple[Verdict, float]:
     """Verdict and credit for one similarity (before the contradiction check)."""
     if similarity >= t.covered:
         return "covered", 1.0
@@ -96,15 +90,12 @@ def lexical_overlap(key_point_stems: set[str], span_text: str) -> float:
     return len(key_point_stems & content_stems(span_text)) / len(key_point_stems)
 
 
-def score_key_points(key_points: list[str], kp_vectors: np.ndarray, spans: list[Span],
-                     span_vectors: np.ndarray, t: Thresholds, question: str = "") -> Coverage:
-    """Best evidence span, verdict and credit for every key point."""
-    if not spans:
-        results = [KeyPointResult(index=i, text=kp, verdict="missing", similarity=0.0, credit=0.0)
-                   for i, kp in enumerate(key_points)]
-        return Coverage(results, 0.0)
-    sims = kp_vectors @ span_vectors.T  # (n_points, n_spans)
-    if t.lexical_weight:
+def evidence_similarities(key_points: list[str], kp_vectors: np.ndarray, spans: list[Span],
+                          span_vectors: np.ndarray, t: Thresholds, question: str = "") -> np.ndarray:
+    """(n_points, n_spans) blended similarity: cosine mixed with the share of each key point's own words
+    (question words removed) that the span repeats."""
+    sims = kp_vectors @ span_vectors.T
+    if t.lexical_weight and len(spans):
         # Question words say nothing about whether the answer knows the fact ("question demoting").
         demoted = content_stems(question)
         span_stems = [content_stems(s.text) for s in spans]
@@ -113,13 +104,36 @@ def score_key_points(key_points: list[str], kp_vectors: np.ndarray, spans: list[
             if specific:
                 lex = np.array([len(specific & st) / len(specific) for st in span_stems])
                 sims[i] = (1 - t.lexical_weight) * sims[i] + t.lexical_weight * lex
+    return np.asarray(sims, dtype=np.float32)
+
+
+def weighted_coverage(results: list[KeyPointResult], t: Thresholds) -> float:
+    """0-1 from the credits. Without supporting points (a teacher's own bank): credits over the points a
+    complete answer is expected to make. With rubric weights: ``core_share`` x the core credit over
+    ``core_expected`` of the core points, plus the rest x the supporting credit over all supporting points."""
+    core = [r.credit for r in results if r.weight == "core"]
+    supporting = [r.credit for r in results if r.weight == "supporting"]
+    if not supporting:
+        return min(1.0, sum(core) / expected_points(len(core))) if core else 0.0
+    core_part = min(1.0, sum(core) / max(1, math.ceil(t.core_expected * len(core)))) if core else 1.0
+    return t.core_share * core_part + (1 - t.core_share) * min(1.0, sum(supporting) / len(supporting))
+
+
+def score_key_points(key_points: list[str], sims: np.ndarray, spans: list[Span], t: Thresholds,
+                     weights: list[Weight] | None = None) -> Coverage:
+    """Best evidence span, verdict and credit for every key point, from ``evidence_similarities``."""
+    weights = weights or ["core"] * len(key_points)
+    if not spans:
+        results = [KeyPointResult(index=i, text=kp, verdict="missing", similarity=0.0, credit=0.0, weight=w)
+                   for i, (kp, w) in enumerate(zip(key_points, weights, strict=True))]
+        return Coverage(results, 0.0)
     results, contradictions = [], []
     for i, kp in enumerate(key_points):
         best = int(np.argmax(sims[i]))
         similarity = float(sims[i, best])
         span = spans[best]
         verdict, credit = credit_for(similarity, t)
-        note = None
+        note: str | None = None
         # Polarity is read on tight spans (sentences, clauses) that are about this point: a negation
         # elsewhere in a long window says nothing about this claim. The closest three are checked, so a
         # reversed claim is caught even when another sentence restates the point correctly.
@@ -136,34 +150,120 @@ def score_key_points(key_points: list[str], kp_vectors: np.ndarray, spans: list[
                     contradictions.append(i)
                     break
         evidence = Evidence(text=span.text, start=span.start, end=span.end) if verdict != "missing" else None
-        results.append(KeyPointResult(index=i, text=kp, verdict=verdict, similarity=round(similarity, 4),  # type: ignore[arg-type]
-                                      credit=credit, evidence=evidence, note=note))
-    total = sum(r.credit for r in results)
-    coverage = min(1.0, total / expected_points(len(key_points)))
-    return Coverage(results, coverage, contradictions)
+        results.append(KeyPointResult(index=i, text=kp, verdict=verdict, similarity=round(similarity, 4),
+                                      credit=credit, evidence=evidence, note=note, weight=weights[i]))
+    return Coverage(results, weighted_coverage(results, t), contradictions)
 
 
-def apply_flags(coverage: float, flags: list[Flag], t: Thresholds) -> tuple[float, ScoreBreakdown]:
-    """Final 0-100 score from coverage and flags, with every step recorded."""
-    raw = 100.0 * coverage
-    penalties, cap = 0.0, None
-    for flag in flags:
-        penalty, flag_cap = FLAG_RULES[flag.code]
-        if flag.code == "contradiction":
-            count = min(2, int(flag.details.get("count", 1)))  # type: ignore[call-overload]
-            penalty = t.contradiction_penalty * count
-        flag.penalty = penalty
-        penalties += penalty
-        if flag_cap is not None:
-            cap = flag_cap if cap is None else min(cap, flag_cap)
-    score = raw - penalties
-    if cap is not None:
-        score = min(score, cap)
-    score = round(max(0.0, min(100.0, score)), 1)
-    return score, ScoreBreakdown(coverage=round(coverage, 4), raw_score=round(raw, 1),
-                                 penalties=penalties, cap=cap)
+def apply_misconceptions(coverage: Coverage, misconceptions: list[Misconception], mc_sims: np.ndarray,
+                         kp_sims: np.ndarray, spans: list[Span], t: Thresholds) -> list[MisconceptionMatch]:
+    """Known wrong beliefs the answer states (``mc_sims``: misconceptions x spans, ``kp_sims``: key points x
+    spans). A matched misconception that denies a key point makes that point contradicted (credit 0), with
+    the correction as its note; every match is returned for the result."""
+    matches: list[MisconceptionMatch] = []
+    if not spans or not misconceptions:
+        return matches
+    for m, row in zip(misconceptions, mc_sims, strict=True):
+        j = int(np.argmax(row))
+        similarity = float(row[j])
+        if similarity < t.misconception_match:
+            continue
+        if m.contradicts is not None and similarity < float(kp_sims[m.contradicts, j]) + t.misconception_margin:
+            continue  # the span says the point itself at least as clearly as the wrong belief
+        span = spans[j]
+        match = MisconceptionMatch(text=m.text, correction=m.correction, similarity=round(similarity, 4),
+                                   evidence=Evidence(text=span.text, start=span.start, end=span.end))
+        matches.append(match)
+        if m.contradicts is None:
+            continue
+        point = coverage.results[m.contradicts]
+        point.verdict, point.credit, point.evidence, point.misconception = "contradicted", 0.0, match.evidence, match
+        point.note = f"a known misconception: {m.correction}"
+        if m.contradicts not in coverage.contradictions:
+            coverage.contradictions.append(m.contradicts)
+    coverage.coverage = weighted_coverage(coverage.results, t)
+    return matches
 
 
-def grade_from_score(score: float) -> float:
-    """0-100 -> 0-5 in steps of 0.5."""
-    return round(score / 10.0) / 2.0
+# ---------------------------------------------------------------- with the verifier
+
+
+@dataclass(frozen=True)
+class VerifierThresholds:
+    """How the verifier's probabilities become verdicts (set on bench/devset/tune.jsonl)."""
+
+    spans: int = 3  # the closest spans of each key point that are verified
+    floor: float = 0.30  # a span less similar than this to a key point is not worth verifying
+    covered: float = 0.50  # P(entailment) for covered
+    partial: float = 0.20  # P(entailment) for partial credit (credit = P(entailment))
+    contradicted: float = 0.50  # P(contradiction), and above P(entailment), for contradicted
+    misconception: float = 0.60  # P(entailment) of a misconception by a span, to name it
+
+
+def candidate_spans(sims: np.ndarray, spans: list[Span], vt: VerifierThresholds) -> list[list[int]]:
+    """For each row of ``sims``, the spans worth verifying: the closest few above the floor, tight spans
+    (sentences and clauses) first since a window mixes two claims."""
+    out = []
+    for row in sims:
+        order = [j for j in np.argsort(-row) if row[j] >= vt.floor]
+        tight = [j for j in order if spans[j].kind != "window"]
+        out.append([int(j) for j in (tight + [j for j in order if spans[j].kind == "window"])][:vt.spans])
+    return out
+
+
+def verified_key_points(key_points: list[str], weights: list[Weight], sims: np.ndarray, spans: list[Span],
+                        candidates: list[list[int]], probs: dict[tuple[int, int], np.ndarray], t: Thresholds,
+                        vt: VerifierThresholds) -> Coverage:
+    """Verdicts from the verifier's probabilities (entailment, contradiction, neutral) on each key point's
+    candidate spans: contradicted when some span contradicts it more than any span states it; covered or
+    partial by the best P(entailment); otherwise missing. The similarity is kept for the record."""
+    results, contradictions = [], []
+    for i, (kp, weight) in enumerate(zip(key_points, weights, strict=True)):
+        similarity = float(sims[i].max()) if len(spans) else 0.0
+        scored = [(j, probs[(i, j)]) for j in candidates[i]]
+        best_e = max(scored, key=lambda s: s[1][0], default=None)
+        best_c = max(scored, key=lambda s: s[1][1], default=None)
+        verdict: Verdict = "missing"
+        credit, span, note = 0.0, None, None
+        if best_c is not None and best_e is not None and best_c[1][1] >= vt.contradicted and \
+                best_c[1][1] > best_e[1][0]:
+            verdict, span = "contradicted", spans[best_c[0]]
+            note = f"the verifier reads this as contradicting the point (p={best_c[1][1]:.2f})"
+            contradictions.append(i)
+        elif best_e is not None and best_e[1][0] >= vt.covered:
+            verdict, credit, span = "covered", 1.0, spans[best_e[0]]
+        elif best_e is not None and best_e[1][0] >= vt.partial:
+            verdict, credit, span = "partial", round(float(best_e[1][0]), 4), spans[best_e[0]]
+        evidence = Evidence(text=span.text, start=span.start, end=span.end) if span is not None else None
+        results.append(KeyPointResult(index=i, text=kp, verdict=verdict, similarity=round(similarity, 4),
+                                      credit=credit, evidence=evidence, note=note, weight=weight))
+    return Coverage(results, weighted_coverage(results, t), contradictions)
+
+
+def verified_misconceptions(coverage: Coverage, misconceptions: list[Misconception], candidates: list[list[int]],
+                            probs: dict[tuple[int, int], np.ndarray], kp_probs: dict[tuple[int, int], np.ndarray],
+                            spans: list[Span], t: Thresholds, vt: VerifierThresholds) -> list[MisconceptionMatch]:
+    """Misconceptions a span entails (and entails more than the key point the misconception denies)."""
+    matches = []
+    for m_index, m in enumerate(misconceptions):
+        scored = [(j, probs[(m_index, j)][0]) for j in candidates[m_index]]
+        if not scored:
+            continue
+        j, p = max(scored, key=lambda s: s[1])
+        if p < vt.misconception:
+            continue
+        if m.contradicts is not None and (m.contradicts, j) in kp_probs and kp_probs[(m.contradicts, j)][0] >= p:
+            continue
+        span = spans[j]
+        match = MisconceptionMatch(text=m.text, correction=m.correction, similarity=round(float(p), 4),
+                                   evidence=Evidence(text=span.text, start=span.start, end=span.end))
+        matches.append(match)
+        if m.contradicts is not None:
+            point = coverage.results[m.contradicts]
+            point.verdict, point.credit, point.evidence, point.misconception = ("contradicted", 0.0,
+                                                                                match.evidence, match)
+            point.note = f"a known misconception: {m.correction}"
+            if m.contradicts not in coverage.contradictions:
+                coverage.contradictions.append(m.contradicts)
+    coverage.coverage = weighted_coverage(coverage.results, t)
+    return matches

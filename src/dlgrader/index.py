@@ -21,6 +21,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -31,9 +32,10 @@ from dlgrader.errors import IndexError_
 
 log = logging.getLogger(__name__)
 
-INDEX_FORMAT = 1
+INDEX_FORMAT = 2  # 2: misconception vectors
 HNSW_THRESHOLD = 50_000
-KINDS = ("questions", "keypoints", "references")
+KINDS = ("questions", "keypoints", "references")  # searched with FAISS
+LOOKUP_KINDS = ("misconceptions",)  # only looked up by question: vectors without a FAISS index
 
 
 @dataclass(frozen=True)
@@ -53,20 +55,22 @@ class Hit:
 
 
 def _rows(bank: Bank) -> dict[str, list[Row]]:
-    rows: dict[str, list[Row]] = {kind: [] for kind in KINDS}
+    rows: dict[str, list[Row]] = {kind: [] for kind in (*KINDS, *LOOKUP_KINDS)}
     for q in bank.questions:
         rows["questions"].append(Row(q.id, q.question, "question"))
         rows["questions"].extend(Row(q.id, alias, "alias") for alias in q.aliases)
         rows["keypoints"].extend(Row(q.id, kp.text, "keypoint", i) for i, kp in enumerate(q.key_points))
         rows["references"].append(Row(q.id, q.reference_answer, "reference"))
         rows["references"].extend(Row(q.id, s.excerpt, "excerpt") for s in q.sources)
+        rows["misconceptions"].extend(Row(q.id, m.text, "misconception", i) for i, m in enumerate(q.misconceptions))
     return rows
 
 
-def _make_faiss(vectors: np.ndarray):  # type: ignore[no-untyped-def]
+def _make_faiss(vectors: np.ndarray) -> Any:
     import faiss
 
     dim = vectors.shape[1]
+    index: Any
     if len(vectors) >= HNSW_THRESHOLD:
         index = faiss.IndexHNSWFlat(dim, 32, faiss.METRIC_INNER_PRODUCT)
         index.hnsw.efConstruction = 80
@@ -81,16 +85,18 @@ class BankIndex:
     """The three FAISS indexes of a bank, their row tables, and the key-point vectors by question."""
 
     def __init__(self, manifest: dict[str, object], rows: dict[str, list[Row]],
-                 indexes: dict[str, object], vectors: dict[str, np.ndarray]) -> None:
+                 indexes: dict[str, Any], vectors: dict[str, np.ndarray]) -> None:
         self.manifest = manifest
         self.rows = rows
         self._indexes = indexes
         self._vectors = vectors
         self._kp_slices: dict[str, slice] = {}
+        self._mc_slices: dict[str, slice] = {}
         self._question_row: dict[str, int] = {}
-        for i, row in enumerate(rows["keypoints"]):
-            current = self._kp_slices.get(row.question_id)
-            self._kp_slices[row.question_id] = slice(current.start if current else i, i + 1)
+        for slices, kind in ((self._kp_slices, "keypoints"), (self._mc_slices, "misconceptions")):
+            for i, row in enumerate(rows[kind]):
+                current = slices.get(row.question_id)
+                slices[row.question_id] = slice(current.start if current else i, i + 1)
         for i, row in enumerate(rows["questions"]):
             if row.kind == "question":
                 self._question_row[row.question_id] = i
@@ -99,7 +105,7 @@ class BankIndex:
         """Top-k rows of one index for each query vector (best first)."""
         index = self._indexes[kind]
         k = min(k, len(self.rows[kind]))
-        scores, ids = index.search(np.ascontiguousarray(queries, dtype=np.float32), k)  # type: ignore[attr-defined]
+        scores, ids = index.search(np.ascontiguousarray(queries, dtype=np.float32), k)
         return [
             [Hit(self.rows[kind][j], float(s)) for s, j in zip(srow, irow, strict=True) if j >= 0]
             for srow, irow in zip(scores, ids, strict=True)
@@ -108,6 +114,12 @@ class BankIndex:
     def keypoint_vectors(self, question_id: str) -> np.ndarray:
         """The (n_key_points, dim) vectors of one question, in key-point order."""
         return self._vectors["keypoints"][self._kp_slices[question_id]]
+
+    def misconception_vectors(self, question_id: str) -> np.ndarray:
+        """The (n_misconceptions, dim) vectors of one question (possibly none), in the bank's order."""
+        found = self._mc_slices.get(question_id)
+        vectors = self._vectors["misconceptions"]
+        return vectors[found] if found else np.zeros((0, vectors.shape[1]), np.float32)
 
     def question_vector(self, question_id: str) -> np.ndarray:
         return self._vectors["questions"][self._question_row[question_id]]
@@ -130,6 +142,7 @@ class BankIndex:
         try:
             for kind in KINDS:
                 faiss.write_index(self._indexes[kind], str(tmp / f"{kind}.faiss"))
+            for kind in (*KINDS, *LOOKUP_KINDS):
                 np.save(tmp / f"{kind}.npy", self._vectors[kind])
             (tmp / "rows.json").write_text(json.dumps(
                 {kind: [r.__dict__ for r in rows] for kind, rows in self.rows.items()}), encoding="utf-8")
@@ -149,9 +162,9 @@ class BankIndex:
         try:
             manifest = json.loads((directory / "manifest.json").read_text(encoding="utf-8"))
             raw_rows = json.loads((directory / "rows.json").read_text(encoding="utf-8"))
-            rows = {kind: [Row(**r) for r in raw_rows[kind]] for kind in KINDS}
+            rows = {kind: [Row(**r) for r in raw_rows[kind]] for kind in (*KINDS, *LOOKUP_KINDS)}
             indexes = {kind: faiss.read_index(str(directory / f"{kind}.faiss")) for kind in KINDS}
-            vectors = {kind: np.load(directory / f"{kind}.npy") for kind in KINDS}
+            vectors = {kind: np.load(directory / f"{kind}.npy") for kind in (*KINDS, *LOOKUP_KINDS)}
         except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
             raise IndexError_(f"cannot read the index in {directory}: {exc}") from exc
         return cls(manifest, rows, indexes, vectors)
@@ -167,12 +180,13 @@ def build_index(bank: Bank, embedder: Embedder) -> BankIndex:
     """Embed every question, alias, key point and reference text of a bank."""
     started = time.perf_counter()
     rows = _rows(bank)
-    vectors = {kind: embedder.encode([r.text for r in rows[kind]]) for kind in KINDS}
+    vectors = {kind: embedder.encode([r.text for r in rows[kind]]).reshape(len(rows[kind]), embedder.dim)
+               for kind in (*KINDS, *LOOKUP_KINDS)}
     indexes = {kind: _make_faiss(vectors[kind]) for kind in KINDS}
     manifest = {
         **expected_manifest(bank, embedder),
         "corpus": str(bank.path),
-        "counts": {kind: len(rows[kind]) for kind in KINDS} | {"questions_in_bank": len(bank)},
+        "counts": {kind: len(rows[kind]) for kind in (*KINDS, *LOOKUP_KINDS)} | {"questions_in_bank": len(bank)},
         "index_types": {kind: type(indexes[kind]).__name__ for kind in KINDS},
         "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "build_seconds": round(time.perf_counter() - started, 3),

@@ -1,13 +1,16 @@
-"""Match a free-text question to the bank: nearest questions and aliases, then a term check.
+"""Match a free-text question to the bank: nearest questions and aliases, then a decision.
 
 Cosine similarity alone confuses near neighbours ("How does DDIM sampling differ from DDPM?" sits close
-to "What is a diffusion model?"), so the confidence also asks whether the specific terms of the asked
-question occur anywhere in the candidate's question, aliases, reference answer or key points.
+to "What is a diffusion model?"). With the trained re-ranker (``verifier.matcher``), FAISS proposes the
+candidates and the re-ranker decides which one is asked, or that none is. Without it, the confidence also
+asks whether the specific terms of the asked question occur anywhere in the candidate's question, aliases,
+reference answer or key points.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -33,6 +36,9 @@ MATCH_THRESHOLD = 0.60  # confidence below this is an unknown question (set on t
 # leads the runner-up clearly; an unknown subject ("DDIM") always has a term the bank does not know.
 CLEAR_WINNER_FLOOR = 0.40
 CLEAR_WINNER_LEAD = 0.20
+RERANK_CANDIDATES = 5  # FAISS candidates the re-ranker decides among
+
+Reranker = Callable[[str, Sequence[Question]], np.ndarray]  # P(same question) per candidate
 
 
 @dataclass(frozen=True)
@@ -60,10 +66,13 @@ def _initialisms(q: Question) -> set[str]:
 class QuestionMatcher:
     """Finds the bank question a free-text question asks, with a calibrated confidence."""
 
-    def __init__(self, bank: Bank, index: BankIndex, *, threshold: float = MATCH_THRESHOLD) -> None:
+    def __init__(self, bank: Bank, index: BankIndex, *, threshold: float = MATCH_THRESHOLD,
+                 reranker: Reranker | None = None, accept: float = 0.5) -> None:
         self._bank = bank
         self._index = index
         self.threshold = threshold
+        self.reranker = reranker
+        self.accept = accept  # the re-ranker's P(same) needed to match
         self._vocab = {q.id: _vocabulary(q) for q in bank.questions}
 
     def confidence(self, asked: str, question: Question, cosine: float) -> float:
@@ -88,6 +97,8 @@ class QuestionMatcher:
             ((self.confidence(asked, self._bank.by_id[qid], cos), qid) for qid, cos in best.items()),
             reverse=True,
         )
+        if self.reranker is not None and ranked:
+            return self._reranked(asked, [qid for _, qid in ranked[:RERANK_CANDIDATES]])
         suggestions = [Suggestion(question_id=qid, question=self._bank.by_id[qid].question,
                                   similarity=round(conf, 4)) for conf, qid in ranked[:3]]
         if not ranked:
@@ -99,3 +110,12 @@ class QuestionMatcher:
         if conf < self.threshold and not clear_winner:
             return Match(None, round(conf, 4), suggestions)
         return Match(self._bank.by_id[qid], round(conf, 4), suggestions)
+
+    def _reranked(self, asked: str, candidates: list[str]) -> Match:
+        assert self.reranker is not None
+        probs = self.reranker(asked, [self._bank.by_id[qid] for qid in candidates])
+        order = sorted(zip((float(p) for p in probs), candidates, strict=True), reverse=True)
+        suggestions = [Suggestion(question_id=qid, question=self._bank.by_id[qid].question, similarity=round(p, 4))
+                       for p, qid in order[:3]]
+        p, qid = order[0]
+        return Match(self._bank.by_id[qid] if p >= self.accept else None, round(p, 4), suggestions)

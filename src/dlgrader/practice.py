@@ -12,7 +12,6 @@ Ctrl-D and Ctrl-C end the session; every attempt is committed as soon as it is g
 from __future__ import annotations
 
 import random
-import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ from typing import TYPE_CHECKING, Literal, TextIO
 from rich.console import Console
 from rich.text import Text
 
+from dlgrader.loader import BackgroundLoader
 from dlgrader.progress import HINT_FACTOR, CardInfo, ProgressStore, Recorded
 
 if TYPE_CHECKING:
@@ -74,8 +74,8 @@ class _EndSession(Exception):
 
 
 def filter_questions(bank: Bank, *, topic: str | None, difficulty: str | None) -> list[Question]:
-    return [q for q in bank.questions
-            if (topic is None or q.topic == topic) and (difficulty is None or q.difficulty == difficulty)]
+    """The questions of a topic and difficulty (``Bank.select``; an unknown topic raises BankQueryError)."""
+    return bank.select(topic=topic, difficulty=difficulty)
 
 
 def plan(questions: list[Question], cards: dict[str, CardInfo], *, mode: Mode, now: datetime,
@@ -119,52 +119,6 @@ def when(due: datetime, now: datetime) -> str:
 # ---------------------------------------------------------------- the grader, loaded in the background
 
 
-class GraderLoader:
-    """Builds the Grader in a daemon thread, so the model loads while the user reads and types."""
-
-    def __init__(self, factory: Callable[[], Grader]) -> None:
-        self._factory = factory
-        self._grader: Grader | None = None
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._load, name="dlgrader-grader-load", daemon=True)
-
-    def start(self) -> GraderLoader:
-        self._thread.start()
-        return self
-
-    def _load(self) -> None:
-        try:
-            self._grader = self._factory()
-        except BaseException as exc:  # carried to the main thread and raised there by get()
-            self._error = exc
-
-    @property
-    def ready(self) -> bool:
-        return not self._thread.is_alive()
-
-    def get(self) -> Grader:
-        """The Grader, waiting for it if needed (in short slices, so Ctrl-C stays responsive)."""
-        while self._thread.is_alive():
-            self._thread.join(0.1)
-        if self._error is not None:
-            raise self._error
-        assert self._grader is not None
-        return self._grader
-
-    def settle(self) -> None:
-        """Wait until the loading thread has finished, whatever its outcome.
-
-        A daemon thread still inside native code (ONNX Runtime, torch, FAISS) when the interpreter exits
-        makes the C++ runtime abort the process ("terminate called without an active exception"), so a
-        user who quits before the model is loaded would see a crash. Loading takes about a second, so a
-        further Ctrl-C here is absorbed rather than let it cause that crash; progress is already saved."""
-        while self._thread.is_alive():
-            try:
-                self._thread.join(0.1)
-            except KeyboardInterrupt:
-                continue
-
-
 # ---------------------------------------------------------------- the loop
 
 
@@ -180,7 +134,7 @@ class PracticeSession:
         self.stdin = stdin
         self.options = options
         self.clock = clock or (lambda: datetime.now(UTC))
-        self.loader = GraderLoader(grader_factory)
+        self.loader = BackgroundLoader(grader_factory)
         self.session_id = uuid.uuid4().hex[:12]
         self.stats = SessionStats()
         isatty = getattr(stdin, "isatty", None)
@@ -219,6 +173,8 @@ class PracticeSession:
                 break
             command = COMMANDS.get(line.strip().lower())
             if command == "quit":
+                if lines:  # typed, then quit without the empty line: the answer still counts, as at Ctrl-D
+                    self._grade(question, "\n".join(lines).strip(), len(hints))
                 raise _EndSession("quit")
             if command == "skip":
                 self._record(question, "skipped", "\n".join(lines), None, len(hints))
@@ -298,7 +254,7 @@ class PracticeSession:
     # ------------------------------------------------------------ grading and after
 
     def _grader(self) -> Grader:
-        if self.loader.ready:
+        if self.loader.state != "loading":
             return self.loader.get()
         with self.console.status("Loading the grading model…"):
             return self.loader.get()
@@ -323,22 +279,15 @@ class PracticeSession:
 
     def _feedback(self, grader: Grader, result: GradeResult, answer: str, attempt_id: int) -> None:
         """LLM feedback after the offline result; whatever goes wrong, the offline result stands."""
-        from dlgrader.feedback_runner import attach_feedback
-
-        try:
-            with self.console.status("Asking the LLM for feedback…"):
-                attach_feedback(grader, [result], [answer])
-        except Exception as exc:  # optional and remote: report it, never lose the session over it
-            self.console.print(Text(f"LLM feedback failed: {exc}. The offline grade above stands.",
-                                    style="yellow"))
-            return
-        feedback = result.feedback or {}
-        if not feedback or feedback.get("available") is False:
-            reason = feedback.get("reason") or "no feedback came back"
+        with self.console.status("Asking the LLM for feedback…"):
+            grader.add_feedback([result], [answer])
+        feedback = result.feedback
+        if feedback is None or not feedback.available:
+            reason = (feedback.reason if feedback else None) or "no feedback came back"
             self.console.print(Text(f"LLM feedback unavailable: {reason}. The offline grade above stands.",
                                     style="yellow"))
             return
-        self.store.set_feedback(attempt_id, feedback)
+        self.store.set_feedback(attempt_id, feedback.model_dump(mode="json"))
         from dlgrader.render import render_feedback
 
         render_feedback(feedback, self.console)

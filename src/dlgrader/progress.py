@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 
 DB_NAME = "progress.db"
 SCHEMA_VERSION = 2
+BUSY_TIMEOUT_S = 30.0
 HINT_FACTOR = 0.75
 """Each hint multiplies the stored (credited) score by this factor, and a hinted answer rates at most Good."""
 AttemptStatus = Literal["graded", "skipped", "revealed"]
@@ -270,6 +271,9 @@ class ProgressStore:
         conn = _connect(path)
         try:
             version = _check_readable(conn)
+        except sqlite3.OperationalError as exc:  # locked or busy past the timeout: not corrupt, keep it
+            conn.close()
+            raise ProgressStoreError(f"cannot read the progress database {path}: {exc}") from exc
         except sqlite3.DatabaseError as exc:
             conn.close()
             aside = _set_aside(path)
@@ -277,29 +281,56 @@ class ProgressStore:
                            f"{aside.name} and a new one was started.")
             conn = _connect(path)
             version = 0
-        if version > SCHEMA_VERSION:
-            conn.close()
-            raise ProgressStoreError(f"{path} was written by a newer dlgrader (schema v{version}, this one "
-                                     f"reads up to v{SCHEMA_VERSION}); upgrade dlgrader to use it")
-        if 0 < version < SCHEMA_VERSION:
-            backup = path.with_name(f"{DB_NAME}.bak-v{version}-{_stamp()}")
-            with sqlite3.connect(backup) as copy:
-                conn.backup(copy)
-            copy.close()
-            notices.append(f"Migrated the progress database from schema v{version} to v{SCHEMA_VERSION} "
-                           f"(a copy of the old one is in {backup.name}).")
         store = cls(conn, path, scheduler, notices)
-        store._migrate(version)
+        try:
+            store._check_version(version)
+            if version < SCHEMA_VERSION:
+                store._migrate()
+        except ProgressStoreError:
+            conn.close()
+            raise
         return store
 
-    def _migrate(self, version: int) -> None:
-        for target in range(version + 1, SCHEMA_VERSION + 1):
-            try:
-                with self._tx():
+    def _check_version(self, version: int) -> None:
+        if version > SCHEMA_VERSION:
+            raise ProgressStoreError(f"{self.path} was written by a newer dlgrader (schema v{version}, this one "
+                                     f"reads up to v{SCHEMA_VERSION}); upgrade dlgrader to use it")
+
+    def _migrate(self) -> None:
+        """Bring the schema up to date in one transaction, safe against other processes doing the same.
+
+        The version read on opening may be stale by now: another process opening the same new database at
+        the same moment may have migrated it already. So the write lock is taken first (BEGIN IMMEDIATE,
+        waiting up to the busy timeout), the version is read again under it, and only what is still
+        missing is applied; the loser of the race then finds the schema current and does nothing."""
+        try:
+            with self._tx():
+                version = int(self._conn.execute("PRAGMA user_version").fetchone()[0])
+                self._check_version(version)
+                if version == SCHEMA_VERSION:
+                    return
+                if version > 0:
+                    self._back_up(version)
+                for target in range(version + 1, SCHEMA_VERSION + 1):
                     MIGRATIONS[target](self._conn, self.scheduler)
-                    self._conn.execute(f"PRAGMA user_version = {target}")
-            except sqlite3.Error as exc:
-                raise ProgressStoreError(f"cannot migrate {self.path} to schema v{target}: {exc}") from exc
+                self._conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        except sqlite3.Error as exc:
+            raise ProgressStoreError(f"cannot migrate {self.path} to schema v{SCHEMA_VERSION}: {exc}") from exc
+
+    def _back_up(self, version: int) -> None:
+        """Copy the database as it is, while our write lock keeps everyone else from changing it.
+
+        The copy is read through a second connection: a backup from the connection that holds the write
+        transaction never completes (SQLite keeps answering busy), while our lock still lets readers in."""
+        backup = self.path.with_name(f"{DB_NAME}.bak-v{version}-{_stamp()}")
+        source, copy = _connect(self.path), sqlite3.connect(backup)
+        try:
+            source.backup(copy)
+        finally:
+            copy.close()
+            source.close()
+        self.notices.append(f"Migrated the progress database from schema v{version} to v{SCHEMA_VERSION} "
+                            f"(a copy of the old one is in {backup.name}).")
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
@@ -467,7 +498,9 @@ def streak(days: set[date], today: date) -> int:
 
 def _connect(path: Path) -> sqlite3.Connection:
     try:
-        conn = sqlite3.connect(path, isolation_level=None)  # transactions are explicit (_tx)
+        # Transactions are explicit (_tx). The busy timeout lets several dlgrader processes share the file:
+        # one waits for another's write lock (a migration, an attempt being stored) instead of failing.
+        conn = sqlite3.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT_S)
         conn.execute("PRAGMA foreign_keys = ON")
     except sqlite3.Error as exc:
         raise ProgressStoreError(f"cannot open the progress database {path}: {exc}") from exc

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from dlgrader.models import GradeResult
+from dlgrader.models import Feedback, GradeResult
 
 VERDICT_STYLE = {"covered": ("✔", "green"), "partial": ("◐", "yellow"), "missing": ("✘", "red"),
                  "contradicted": ("⚠", "bold red")}
@@ -44,11 +42,15 @@ def render_result(result: GradeResult, console: Console, *, show_reference: str 
     for kp in result.key_points:
         mark, style = VERDICT_STYLE[kp.verdict]
         evidence = kp.evidence.text if kp.evidence else "—"
-        if kp.note:
+        if kp.note and kp.misconception is None:
             evidence += f"  ({kp.note})"
-        table.add_row(Text(mark, style=style), Text(kp.text, style=style if kp.verdict != "covered" else ""),
+        point = kp.text + (" (supporting)" if kp.weight == "supporting" else "")
+        table.add_row(Text(mark, style=style), Text(point, style=style if kp.verdict != "covered" else ""),
                       f"{kp.similarity:.2f}", evidence)
     console.print(table)
+    for m in result.misconceptions:
+        console.print(Text("✗ Misconception: ", style="bold red") + Text(f"\"{m.evidence.text}\"")
+                      + Text(f"\n  Correct: {m.correction}", style="green"))
     for flag in result.flags:
         penalty = f" (-{flag.penalty:g})" if flag.penalty else ""
         console.print(Text(f"⚑ {flag.code}{penalty}: ", style="bold magenta") + Text(flag.message))
@@ -63,38 +65,35 @@ _CHANGE_WHY = {"lowered": "lowered by the judge", "raised": "raised by the judge
                "raise_refused": "refused"}
 
 
-def render_feedback(feedback: dict[str, Any], console: Console) -> None:
+def render_feedback(feedback: Feedback, console: Console) -> None:
     """Print LLM feedback: the score with the judge's labels, what changed, strengths, gaps, suggestion."""
-    if not feedback.get("available"):
-        console.print(Text("LLM feedback unavailable: ", style="bold yellow")
-                      + Text(str(feedback.get("reason"))))
+    if not feedback.available:
+        console.print(Text("LLM feedback unavailable: ", style="bold yellow") + Text(str(feedback.reason)))
         return
     console.print(Text("LLM feedback", style="bold") + Text(
-        f"  ({feedback.get('model')}, prompt {feedback.get('prompt_version')}, "
-        f"cache {feedback.get('cache')})", style="dim"))
+        f"  ({feedback.model}, prompt {feedback.prompt_version}, cache {feedback.cache})", style="dim"))
     line = Text("Score with the judge's labels ")
-    line.append_text(score_bar(float(feedback["score"])))
-    line.append(f"   grade {feedback['grade']:g}/5   (embeddings alone: {feedback['engine_score']:g})")
+    line.append_text(score_bar(float(feedback.score or 0.0)))
+    line.append(f"   grade {feedback.grade or 0:g}/5   (embeddings alone: {feedback.engine_score or 0:g})")
     console.print(line)
-    for change in feedback.get("key_points", []):
+    for change in feedback.key_points:
         if change["status"] in _CHANGE_WHY:
-            mark, style = VERDICT_STYLE[change["final"]]
-            why = f"judge: {change.get('llm')}; {_CHANGE_WHY[change['status']]}"
+            mark, style = VERDICT_STYLE[str(change["final"])]
+            why = f"judge: {change.get('llm')}; {_CHANGE_WHY[str(change['status'])]}"
             if change.get("reason"):
                 why += f" ({change['reason']})"
             console.print(Text(f" {mark} {change['text']}  ", style=style) + Text(why, style="dim"))
-    for title, key, style in (("Strengths", "strengths", "green"), ("Gaps", "gaps", "yellow")):
-        if feedback.get(key):
+    for title, items, style in (("Strengths", feedback.strengths, "green"), ("Gaps", feedback.gaps, "yellow")):
+        if items:
             console.print(Text(title, style=f"bold {style}"))
-            for item in feedback[key]:
-                console.print(Text(f" • {item['text']} ") + Text(f"[{', '.join(item['refs'])}]", style="dim"))
-    suggestion = feedback.get("suggestion")
-    if suggestion:
-        console.print(Text("Suggestion: ", style="bold cyan") + Text(f"{suggestion['text']} ")
-                      + Text(f"[{', '.join(suggestion['refs'])}]", style="dim"))
-    for ref in feedback.get("references", []):
+            for item in items:
+                console.print(Text(f" • {item.text} ") + Text(f"[{', '.join(item.refs)}]", style="dim"))
+    if feedback.suggestion:
+        console.print(Text("Suggestion: ", style="bold cyan") + Text(f"{feedback.suggestion.text} ")
+                      + Text(f"[{', '.join(feedback.suggestion.refs)}]", style="dim"))
+    for ref in feedback.references:
         console.print(Text(f"  {ref['id']} {ref['text']} ({ref['document']}, {ref['locator']})", style="dim"))
-    check, usage = feedback.get("verification", {}), feedback.get("usage", {})
+    check, usage = feedback.verification, feedback.usage
     console.print(Text(
         f"verified: {check.get('quotes_voided', 0)} quote(s) voided, {check.get('removed', 0)} sentence(s) "
         f"removed ({check.get('uncited_removed', 0)} uncited, {check.get('unsupported_removed', 0)} "

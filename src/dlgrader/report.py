@@ -12,7 +12,6 @@ from __future__ import annotations
 import csv
 import heapq
 import json
-import math
 import statistics
 from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field
@@ -20,10 +19,10 @@ from pathlib import Path
 
 import numpy as np
 
-from dlgrader.batch import Columns, iter_records, record_id
 from dlgrader.corpus.loader import Bank
 from dlgrader.errors import InputError
 from dlgrader.metrics import Agreement, Scale, agreement, infer_scale
+from dlgrader.records import MISSING, Columns, iter_records, parse_label, record_id
 
 GROUP_RESAMPLES = 200  # per question/topic intervals: many small groups, fewer resamples each
 MAX_LISTED_ISSUES = 500
@@ -159,7 +158,7 @@ def _group_dict(g: Group) -> dict[str, object]:
 # ---------------------------------------------------------------- reading
 
 
-_MISSING = object()  # the label field is absent from the record
+_MISSING = MISSING  # the label field is absent from the record
 _NOT_ASKED = object()  # no labels were asked for
 
 
@@ -179,21 +178,6 @@ def read_label_file(path: Path, column: str, *, id_column: str = "id") -> dict[s
         if isinstance(record, dict):
             out[record_id(number, record, columns)] = (number, record.get(column, _MISSING))
     return out
-
-
-def parse_label(value: object) -> float | str:
-    """The label as a number, or the reason it is unusable."""
-    if value is _MISSING or value is None or (isinstance(value, str) and not value.strip()):
-        return "no label"
-    if isinstance(value, bool):
-        return f"label {value!r} is not a number"
-    try:
-        number = float(value) if isinstance(value, int | float | str) else math.nan
-    except ValueError:
-        return f"label {str(value)[:40]!r} is not a number"
-    if not math.isfinite(number):
-        return f"label {str(value)[:40]!r} is not a finite number"
-    return number
 
 
 @dataclass
@@ -237,14 +221,16 @@ class _Accumulator:
             self.invalid.append(str(record.get("error") or "invalid"))
         if status != "graded":
             return
-        qid, score = str(record.get("question_id")), float(record.get("score") or 0.0)
+        raw_score = record.get("score")
+        qid, score = str(record.get("question_id")), float(raw_score) if isinstance(raw_score, int | float) else 0.0
         self.scores.append(score)
         group = self.questions.get(qid)
         if group is None:
             group = self.questions[qid] = Group(qid, str(record.get("question") or ""), self.topic_of(qid))
         group.n += 1
         group.score_sum += score
-        flags = [f.get("code") for f in record.get("flags") or [] if isinstance(f, dict)]
+        raw_flags = record.get("flags")
+        flags = [f.get("code") for f in raw_flags if isinstance(f, dict)] if isinstance(raw_flags, list) else []
         group.flagged += bool(flags)
         self.flags.update(str(c) for c in flags)
         self._key_points(qid, record.get("key_points") or [])
@@ -318,7 +304,7 @@ def _scale_for(rows: list[_Row], scale: Scale | None) -> tuple[Scale, bool]:
     return inferred, calibrated
 
 
-def _agreement_by(rows: list[_Row], preds: np.ndarray, key, scale: Scale) -> dict[str, tuple[Agreement, float]]:  # type: ignore[no-untyped-def]  # noqa: E501
+def _agreement_by(rows: list[_Row], preds: np.ndarray, key, scale: Scale) -> dict[str, tuple[Agreement, float]]:  # noqa: E501
     members: dict[str, list[int]] = defaultdict(list)
     for i, row in enumerate(rows):
         members[key(row)].append(i)

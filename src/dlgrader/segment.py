@@ -69,6 +69,18 @@ def clauses(answer: str, sentence: Span) -> list[Span]:
     return found if len(found) > 1 else []
 
 
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def clean_text(text: str) -> str:
+    """The text with lone surrogates replaced by U+FFFD (and NUL removed).
+
+    They come from JSON escapes such as "\\ud800" or from undecodable bytes that Python carried through
+    ``surrogateescape``; no tokenizer or UTF-8 writer accepts them, so they are replaced once, here, at the
+    door of the grader."""
+    return _LONE_SURROGATE.sub("\ufffd", text).replace("\x00", "")
+
+
 def truncate_words(answer: str, max_words: int) -> tuple[str, bool]:
     """Keep the first ``max_words`` words (cut at a word boundary); says whether anything was cut."""
     matches = list(re.finditer(r"\S+", answer))

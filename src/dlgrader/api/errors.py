@@ -15,7 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from dlgrader.api.schemas import ErrorOut
+from dlgrader.api.schemas import ErrorOut, encodable
 from dlgrader.errors import DlgraderError, InputError
 
 log = logging.getLogger(__name__)
@@ -42,8 +42,10 @@ class ApiError(Exception):
 def error_response(status: int, code: str, message: str, details: dict[str, Any] | None = None,
                    headers: dict[str, str] | None = None) -> JSONResponse:
     """The JSON response for an error (also used by the middleware, outside FastAPI's handlers)."""
-    body = {"error": {"code": code, "message": message, "details": details or {}}}
-    return JSONResponse(body, status_code=status, headers=headers)
+    body = encodable({"error": {"code": code, "message": message, "details": details or {}}})
+    # header values go out as latin-1: anything else would fail while the response is being sent
+    safe_headers = {k: v.encode("latin-1", "replace").decode("latin-1") for k, v in (headers or {}).items()}
+    return JSONResponse(body, status_code=status, headers=safe_headers or None)
 
 
 def _loc(parts: tuple[Any, ...] | list[Any]) -> str:
@@ -86,9 +88,10 @@ async def _on_validation_error(request: Request, exc: Exception) -> JSONResponse
     if bad_json:
         ctx = bad_json[0].get("ctx") or {}
         position = bad_json[0].get("loc", ("body", "?"))[-1]
-        return error_response(400, "invalid_json",
-                              f"The request body is not valid JSON ({ctx.get('error', 'decode error')} "
-                              f"at character {position}).", {"position": position})
+        # some of json's reasons end in "at" ("Unterminated string starting at"): say it once
+        reason = str(ctx.get("error", "decode error")).removesuffix(" at")
+        return error_response(400, "invalid_json", f"The request body is not valid JSON ({reason} at "
+                              f"character {position}).", {"position": position})
     problems = validation_problems(errors)
     head = "; ".join(f"{p['field']}: {p['message']}" for p in problems[:3])
     more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
@@ -129,16 +132,23 @@ def _doc(description: str) -> dict[str, Any]:
     return {"model": ErrorOut, "description": description}
 
 
-# The error statuses each kind of route can return, for the OpenAPI document.
-COMMON_ERRORS: dict[int | str, dict[str, Any]] = {
-    401: _doc("No valid API key (only when DLGRADER_API_KEYS is set)."),
-    422: _doc("A parameter or field is missing, has the wrong type, or breaks a limit."),
-    429: _doc("Rate limit exceeded; wait for the number of seconds in Retry-After."),
-    503: _doc("The model and index are still loading; retry shortly."),
+# What each error status means, for the OpenAPI document (``openapi.document_errors`` adds them to every
+# operation that can return them, so no route can forget one).
+ERROR_STATUSES: dict[int, str] = {
+    400: "The body is not valid JSON, or not UTF-8.",
+    401: "No valid API key (only when DLGRADER_API_KEYS is set).",
+    404: "No such resource.",
+    413: "The body is larger than DLGRADER_MAX_BODY_BYTES.",
+    415: "The body is not JSON (send Content-Type: application/json).",
+    422: "A parameter or field is missing, has the wrong type, or breaks a limit.",
+    429: "Rate limit exceeded, or too many wrong API keys from this address; wait for the number of "
+         "seconds in Retry-After.",
+    503: "The model and index are still loading (retry after Retry-After seconds), or failed to load.",
 }
+# The statuses any /v1 operation can return, and those an operation with a body adds.
+V1_STATUSES = (401, 422, 429, 503)
+BODY_STATUSES = (400, 413, 415)
+
+COMMON_ERRORS: dict[int | str, dict[str, Any]] = {s: _doc(ERROR_STATUSES[s]) for s in V1_STATUSES}
 BODY_ERRORS: dict[int | str, dict[str, Any]] = {
-    400: _doc("The body is not valid JSON, or not UTF-8."),
-    413: _doc("The body is larger than DLGRADER_MAX_BODY_BYTES."),
-    415: _doc("The body is not JSON (send Content-Type: application/json)."),
-    **COMMON_ERRORS,
-}
+    **{s: _doc(ERROR_STATUSES[s]) for s in BODY_STATUSES}, **COMMON_ERRORS}

@@ -21,13 +21,19 @@ from dlgrader.api.middleware import (
     RequestContextMiddleware,
 )
 from dlgrader.api.openapi import install_openapi
-from dlgrader.api.ratelimit import RateLimiter
+from dlgrader.api.ratelimit import limits_from_settings
 from dlgrader.api.routes import grade, health, questions, topics
-from dlgrader.api.runtime import GraderHolder, GradingPool
+from dlgrader.api.runtime import GradingPool
 from dlgrader.config import Settings, get_settings
+from dlgrader.corpus.loader import load_bank
+from dlgrader.errors import DlgraderError
+from dlgrader.loader import BackgroundLoader
 from dlgrader.service import Grader
 
 log = logging.getLogger(__name__)
+
+# How long a shutdown during start-up waits for the model load to end (see ``BackgroundLoader.settle``).
+SHUTDOWN_WAIT_FOR_LOAD_S = 20.0
 
 DESCRIPTION = """Grade free-text answers to deep-learning interview questions against a sourced question
 bank, offline. Every error has the shape `{"error": {"code", "message", "details"}}`.
@@ -45,10 +51,11 @@ def _middleware(settings: Settings) -> list[Middleware]:
             allow_headers=["Authorization", "X-API-Key", "Content-Type", "X-Request-ID"],
             expose_headers=["X-Request-ID", "Retry-After"], allow_credentials=False, max_age=600))
     stack.append(Middleware(BodyGuardMiddleware, max_bytes=settings.max_body_bytes))
+    limits = limits_from_settings(settings)  # one store (memory or Redis) for both limits
     if settings.api_key_set:
-        stack.append(Middleware(ApiKeyMiddleware, keys=settings.api_key_set))
-    if settings.rate_limit_per_minute:
-        stack.append(Middleware(RateLimitMiddleware, limiter=RateLimiter(settings.rate_limit_per_minute)))
+        stack.append(Middleware(ApiKeyMiddleware, keys=settings.api_key_set, failures=limits.auth_failures))
+    if limits.requests is not None:
+        stack.append(Middleware(RateLimitMiddleware, limiter=limits.requests))
     return stack
 
 
@@ -58,10 +65,17 @@ def create_app(settings: Settings | None = None, *,
     a background thread once the app starts; /readyz turns 200 when it is loaded."""
     settings = settings or get_settings()
     factory = grader_factory or Grader.from_settings
-    holder = GraderHolder(lambda: factory(settings))
+    holder = BackgroundLoader(lambda: factory(settings))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # The bank alone loads in milliseconds: the question routes serve it while the model loads. A bank
+        # that cannot be read is reported by the loader (/readyz says why), not by a crash at start-up.
+        try:
+            app.state.bank = load_bank(settings.corpus)
+        except DlgraderError as exc:
+            app.state.bank = None
+            log.warning("the question bank could not be loaded: %s", exc)
         app.state.pool = GradingPool(grading_concurrency=settings.grading_concurrency,
                                      feedback_concurrency=settings.llm_concurrency)
         log.info("loading the model and the index", extra={"event": "loading"})
@@ -69,7 +83,7 @@ def create_app(settings: Settings | None = None, *,
         yield
         # A loading thread still in native code when the interpreter exits aborts the process, so a
         # shutdown during start-up waits (bounded) for loading to end first.
-        await to_thread.run_sync(holder.wait, 60.0)
+        await to_thread.run_sync(holder.settle, SHUTDOWN_WAIT_FOR_LOAD_S)
         log.info("shut down", extra={"event": "shutdown"})
 
     app = FastAPI(title="dlgrader", version=__version__, description=DESCRIPTION, lifespan=lifespan,

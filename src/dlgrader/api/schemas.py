@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
@@ -22,8 +23,34 @@ EXAMPLE_ANSWER = ("Dropout randomly switches off a fraction of the neurons at ea
                   "neurons are used and their outputs are scaled.")
 
 
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def encodable(value: Any) -> Any:
+    """``value`` with every string safe to encode as UTF-8: a lone surrogate (JSON lets a client send
+    ``"\\ud800"``) becomes U+FFFD. Error messages echo input, and an unencodable one would turn a clean
+    4xx into a 500."""
+    if isinstance(value, str):
+        return _LONE_SURROGATE.sub("\ufffd", value)
+    if isinstance(value, dict):
+        return {encodable(k): encodable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [encodable(v) for v in value]
+    return value
+
+
 class _In(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """A request body: unknown fields refused, and types strict (``"feedback": 0`` or ``"true"`` is not a
+    boolean, ``"id": 1.0`` not an id) so that what a client sends means what the schema says."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _encodable(cls, data: Any) -> Any:
+        # Lone surrogates (a JSON "\ud800") cannot be encoded in a response, a log line or by the
+        # tokenizer: they become U+FFFD here, at the edge, so such text is graded, or refused cleanly.
+        return encodable(data)
 
 
 class _GradeFields(_In):
@@ -74,7 +101,8 @@ def _keep_bad_items(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
         raw_id = value.get("id") if isinstance(value, dict) else None
         problems = [f"{'.'.join(str(p) for p in e['loc']) or 'item'}: "
                     + e["msg"].removeprefix("Value error, ") for e in exc.errors()]
-        return InvalidItem(id=str(raw_id) if isinstance(raw_id, str | int) else None, problems=problems)
+        usable = isinstance(raw_id, str | int) and not isinstance(raw_id, bool)
+        return InvalidItem(id=str(raw_id) if usable else None, problems=problems)
 
 
 # Documented as BatchItemIn; an item that does not validate is kept as an InvalidItem instead of

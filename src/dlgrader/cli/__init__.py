@@ -25,11 +25,11 @@ def cli(verbose: int) -> None:
 
 def _register() -> None:
     # Imported here, not at the top, so each module can import cli from this package.
-    from dlgrader.cli import corpus, grading
+    from dlgrader.cli import corpus, grading, index
 
-    for module in (corpus, grading):
+    for module in (corpus, grading, index):
         module.register(cli)
-    for name in ("serve", "practice", "report", "cache"):
+    for name in ("serve", "practice", "report", "cache", "verifier"):
         try:
             module = __import__(f"dlgrader.cli.{name}", fromlist=["register"])
         except ModuleNotFoundError as exc:

@@ -7,7 +7,7 @@ import json
 import click
 
 
-def _cache():  # type: ignore[no-untyped-def]
+def _cache():
     from dlgrader.config import get_settings
     from dlgrader.feedback import FeedbackCache
 
@@ -30,8 +30,8 @@ def stats(as_json: bool) -> None:
     saved = data["tokens_saved"]
     click.echo(f"{data['path']}: {data['entries']} cached repl{'y' if data['entries'] == 1 else 'ies'}, "
                f"{data['bytes']:,} bytes; {data['hits']} hit(s) served, saving "
-               f"{saved['prompt']:,} prompt + {saved['completion']:,} completion tokens")  # type: ignore[index]
-    for group in data["by_model"]:  # type: ignore[attr-defined]
+               f"{saved['prompt']:,} prompt + {saved['completion']:,} completion tokens")
+    for group in data["by_model"]:
         click.echo(f"  {group['model'] or '(no model name)'}  prompt {group['prompt_version']}: "
                    f"{group['entries']}")
 

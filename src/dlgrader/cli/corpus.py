@@ -34,12 +34,19 @@ def extract(corpus_dir: Path | None) -> None:
 @corpus_group.command("build")
 @click.option("--corpus-dir", type=click.Path(file_okay=False, path_type=Path), default=None)
 def build(corpus_dir: Path | None) -> None:
-    """Merge the curated items into corpus/questions.jsonl and corpus/excluded.jsonl, then validate."""
+    """Build corpus/questions.jsonl from the rubric files and the curated facts, then validate it.
+
+    Fails, listing every problem, when a curated fact is neither cited nor dropped, or when two key points
+    of one entry look like the same fact without a ``distinct`` decision."""
+    from dlgrader.config import get_settings
     from dlgrader.corpus.build import build_bank
     from dlgrader.corpus.validate import validate_bank_file
+    from dlgrader.embedding import load_embedder
 
+    settings = get_settings()
     root = corpus_dir or _corpus_dir()
-    questions, excluded = build_bank(root)
+    embedder = load_embedder(model=settings.model, backend=settings.backend, threads=settings.threads)
+    questions, excluded = build_bank(root, embedder)
     count, problems = validate_bank_file(root / "questions.jsonl")
     merged = sum(1 for q in questions if len(q.documents) > 1)
     click.echo(f"{len(questions)} questions ({merged} merged from several articles), {len(excluded)} excluded")
@@ -71,7 +78,8 @@ def validate(bank: Path | None, sources: Path | None) -> None:
 @click.argument("bank", required=False, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def stats(bank: Path | None, as_json: bool) -> None:
-    """Questions per article, topic and difficulty; key points per question."""
+    """Questions per article, topic and difficulty; key points (core, supporting, editorial) and
+    misconceptions per question (--json lists them for every entry)."""
     from dlgrader.config import get_settings
     from dlgrader.corpus.loader import load_bank
     from dlgrader.corpus.stats import bank_stats, load_excluded
@@ -83,38 +91,15 @@ def stats(bank: Path | None, as_json: bool) -> None:
         click.echo(json.dumps(data, indent=2))
         return
     click.echo(f"{data['questions']} questions, {data['merged_questions']} merged, "
-               f"{data['key_points']} key points {data['key_points_per_question']}, "
-               f"{data['excluded']} excluded  (hash {data['content_hash']})")
+               f"{data['key_points']} key points {data['key_points_per_question']} "
+               f"({data['core_key_points']} core, {data['supporting_key_points']} supporting, "
+               f"{data['editorial_key_points']} editorial), {data['misconceptions']} misconceptions "
+               f"{data['misconceptions_per_question']}, {data['excluded']} excluded  (hash {data['content_hash']})")
     for section in ("per_article", "per_topic", "per_difficulty", "excluded_per_article"):
         click.echo(f"\n{section.replace('_', ' ')}:")
         for key, value in data[section].items():  # type: ignore[attr-defined]
             click.echo(f"  {key:<40} {value}")
 
 
-@click.group("index")
-def index_group() -> None:
-    """Manage the FAISS index."""
-
-
-@index_group.command("build")
-def index_build() -> None:
-    """Embed the bank and write the index (DLGRADER_INDEX_DIR) even when it is current."""
-    from dlgrader.config import get_settings
-    from dlgrader.corpus.loader import load_bank
-    from dlgrader.embedding import load_embedder
-    from dlgrader.index import build_index
-
-    settings = get_settings()
-    bank = load_bank(settings.corpus)
-    embedder = load_embedder(model=settings.model, backend=settings.backend, threads=settings.threads)
-    index = build_index(bank, embedder)
-    directory = settings.resolved_index_dir()
-    index.save(directory)
-    m = index.manifest
-    click.echo(f"index written to {directory}: {m['counts']} ({m['model']}, {m['backend']}, "
-               f"{m['build_seconds']} s)")
-
-
 def register(cli: click.Group) -> None:
     cli.add_command(corpus_group)
-    cli.add_command(index_group)

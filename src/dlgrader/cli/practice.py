@@ -10,7 +10,7 @@ import json
 import random
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TextIO
 
 import click
 
@@ -50,9 +50,13 @@ def _store() -> ProgressStore:
 
 
 def _filtered(bank: Bank, topic: str | None, difficulty: str | None) -> list[Question]:
+    from dlgrader.errors import BankQueryError
     from dlgrader.practice import filter_questions
 
-    questions = filter_questions(bank, topic=topic, difficulty=difficulty)
+    try:
+        questions = filter_questions(bank, topic=topic, difficulty=difficulty)
+    except BankQueryError as exc:  # an unknown topic: a usage error, like an unknown --difficulty
+        raise click.UsageError(str(exc)) from exc
     if not questions:
         topics = ", ".join(sorted({q.topic for q in bank.questions}))
         raise click.UsageError(f"no question matches topic={topic!r} difficulty={difficulty!r}; "
@@ -119,26 +123,30 @@ def progress_export(output: Path | None, fmt: str) -> None:
     for row in rows:
         question = bank.get(str(row["question_id"]))
         row["topic"] = question.topic if question else None
-    out = output.open("w", encoding="utf-8", newline="") if output else sys.stdout
-    try:
-        if fmt == "jsonl":
-            for row in rows:
-                out.write(json.dumps(row, ensure_ascii=False) + "\n")
-        else:
-            fields = ["id", "created_at", "session_id", "question_id", "topic", "status", "score",
-                      "credited_score", "hints", "rating", "covered", "partial", "missing", "answer"]
-            writer = csv.DictWriter(out, fieldnames=fields, extrasaction="ignore")
-            writer.writeheader()
-            for row in rows:
-                verdicts = [kp["verdict"] for kp in row["key_points"]]  # type: ignore[attr-defined]
-                covered, partial = verdicts.count("covered"), verdicts.count("partial")
-                writer.writerow({**row, "covered": covered, "partial": partial,
-                                 "missing": len(verdicts) - covered - partial})
-    finally:
-        if output:
-            out.close()
-    if output:
-        click.echo(f"{len(rows)} attempts written to {output}", err=True)
+    if output is None:
+        _export(rows, fmt, sys.stdout)
+        return
+    from dlgrader.cli.report import writing
+
+    with writing(output) as tmp, tmp.open("w", encoding="utf-8", newline="") as out:
+        _export(rows, fmt, out)
+    click.echo(f"{len(rows)} attempts written to {output}", err=True)
+
+
+def _export(rows: list[dict[str, object]], fmt: str, out: TextIO) -> None:
+    if fmt == "jsonl":
+        for row in rows:
+            out.write(json.dumps(row, ensure_ascii=False) + "\n")
+        return
+    fields = ["id", "created_at", "session_id", "question_id", "topic", "status", "score",
+              "credited_score", "hints", "rating", "covered", "partial", "missing", "answer"]
+    writer = csv.DictWriter(out, fieldnames=fields, extrasaction="ignore")
+    writer.writeheader()
+    for row in rows:
+        verdicts = [kp["verdict"] for kp in row["key_points"]]  # type: ignore[attr-defined]
+        covered, partial = verdicts.count("covered"), verdicts.count("partial")
+        writer.writerow({**row, "covered": covered, "partial": partial,
+                         "missing": len(verdicts) - covered - partial})
 
 
 def render_progress(summary: ProgressSummary, console: Console) -> None:
@@ -186,6 +194,14 @@ def questions_list(topic: str | None, difficulty: str | None, as_json: bool) -> 
             click.echo(json.dumps({"id": q.id, "topic": q.topic, "difficulty": q.difficulty,
                                    "question": q.question, "key_points": len(q.key_points)}))
         return
+    console = _console()
+    if not console.is_terminal:
+        # Piped (`| grep`, `| cut -f1`): whole rows, tab-separated, never cut to a width; the count goes
+        # to stderr so that stdout holds only rows.
+        for q in questions:
+            click.echo("\t".join(_one_line(v) for v in (q.id, q.topic, q.difficulty, q.question)))
+        click.echo(f"{len(questions)} question(s)", err=True)
+        return
     from rich.table import Table
 
     table = Table(expand=True)
@@ -195,9 +211,12 @@ def questions_list(topic: str | None, difficulty: str | None, as_json: bool) -> 
     table.add_column("question", ratio=1)
     for q in questions:
         table.add_row(q.id, q.topic, q.difficulty, q.question)
-    console = _console()
     console.print(table)
     console.print(f"{len(questions)} question(s)")
+
+
+def _one_line(value: str) -> str:
+    return " ".join(value.split())  # a tab or newline inside a field would break the row
 
 
 @questions_group.command("show")
@@ -208,9 +227,7 @@ def questions_show(question_id: str, as_json: bool) -> None:
     bank = _bank()
     question = bank.get(question_id)
     if question is None:
-        import difflib
-
-        close = difflib.get_close_matches(question_id, list(bank.by_id), n=3, cutoff=0.5)
+        close = [s.question_id for s in bank.suggest_ids(question_id)]
         hint = f" Did you mean: {', '.join(close)}?" if close else ""
         raise click.ClickException(f"no question with id {question_id!r}.{hint}")
     _show(question, as_json, reference=True)
@@ -249,11 +266,19 @@ def _show(question: Question, as_json: bool, *, reference: bool) -> None:
     console.print(question.reference_answer)
     console.print(Text("\nKey points", style="bold"))
     for i, kp in enumerate(question.key_points, 1):
-        console.print(f"  {i}. {kp.text}")
+        mark = "" if kp.weight == "core" else " (supporting)"
+        console.print(f"  {i}. {kp.text}{mark}")
+        if kp.editorial:
+            console.print(Text(f"     editorial correction: {kp.editorial.reason}", style="dim"))
+    if question.misconceptions:
+        console.print(Text("\nCommon misconceptions", style="bold"))
+        for m in question.misconceptions:
+            console.print(f"  ✗ {m.text}")
+            console.print(Text(f"    → {m.correction}", style="green"))
     if question.sources:
         console.print(Text("\nSources", style="bold"))
         for s in question.sources:
-            console.print(f"  {s.document} ({s.locator})")
+            console.print(f"  {s.label}")
 
 
 def register(cli: click.Group) -> None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import click
@@ -12,7 +15,25 @@ _RESULTS = click.Path(exists=True, dir_okay=False, path_type=Path)
 _OUT = click.Path(dir_okay=False, path_type=Path)
 
 
-def _scale(value: str | None):  # type: ignore[no-untyped-def]
+@contextmanager
+def writing(path: Path) -> Iterator[Path]:
+    """A temporary path beside ``path`` to write to, moved onto ``path`` once the block has succeeded.
+
+    A failure (a read-only place, a full disk) thus never leaves a half-written file, and an OSError
+    becomes one line for the user instead of a traceback. Missing folders are created, as batch does."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        yield tmp
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise click.ClickException(f"cannot write {path}: {exc.strerror or exc}") from exc
+    finally:
+        with suppress(OSError):
+            tmp.unlink(missing_ok=True)
+
+
+def _scale(value: str | None):
     """'0-5' or '0-5:0.5' (low-high[:step]) -> Scale; None when not given."""
     if not value:
         return None
@@ -30,7 +51,7 @@ def _scale(value: str | None):  # type: ignore[no-untyped-def]
     return scale
 
 
-def _labels_options(command):  # type: ignore[no-untyped-def]
+def _labels_options(command):
     command = click.option("--id-column", default="id", show_default=True,
                            help="With --labels-file: the column that holds the answer ids.")(command)
     command = click.option("--labels-file", type=_RESULTS, help="Take the labels from this JSONL/CSV "
@@ -40,7 +61,7 @@ def _labels_options(command):  # type: ignore[no-untyped-def]
     return command
 
 
-def _echo_issues(issues, count: int, limit: int = 10) -> None:  # type: ignore[no-untyped-def]
+def _echo_issues(issues, count: int, limit: int = 10) -> None:
     if not count:
         return
     click.echo(f"{count} answer(s) without a usable label (left out):", err=True)
@@ -77,11 +98,12 @@ def report(results: Path, labels: str | None, labels_file: Path | None, id_colum
     _echo_report(report_)
     for path, write in ((html_path, write_html), (csv_path, write_csv), (json_path, write_json)):
         if path is not None:
-            write(report_, path)
+            with writing(path) as tmp:
+                write(report_, tmp)
             click.echo(f"wrote {path}", err=True)
 
 
-def _bank():  # type: ignore[no-untyped-def]
+def _bank():
     """The configured bank, for topics; the report still works (without topics) when it cannot be read."""
     from dlgrader.config import get_settings
     from dlgrader.corpus.loader import load_bank
@@ -93,7 +115,7 @@ def _bank():  # type: ignore[no-untyped-def]
         return None
 
 
-def _echo_report(r) -> None:  # type: ignore[no-untyped-def]
+def _echo_report(r) -> None:
     st = r.score_stats
     status = ", ".join(f"{n} {k}" for k, n in sorted(r.by_status.items()))
     click.echo(f"{r.source}: {r.total} results ({status})")
@@ -123,7 +145,7 @@ def _echo_report(r) -> None:  # type: ignore[no-untyped-def]
         _echo_labels(r.labels)
 
 
-def _echo_labels(lab) -> None:  # type: ignore[no-untyped-def]
+def _echo_labels(lab) -> None:
     click.echo(f"\nagreement with '{lab.column}' ({lab.n} labelled answers; scale {lab.scale}; "
                f"grader value: {lab.prediction}; bootstrap 95% CI):")
     if lab.overall is not None:
@@ -169,7 +191,8 @@ def calibrate(results: Path, labels: str, labels_file: Path | None, id_column: s
     marks = "  ".join(f"{s:g}->{v:.2f}" for s, v in zip((0, 25, 50, 75, 100),
                                                          fitted.predict([0, 25, 50, 75, 100]), strict=True))
     click.echo(f"mapping (score -> your scale): {marks}")
-    fitted.save(output)
+    with writing(output) as tmp:
+        fitted.save(tmp)
     click.echo(f"wrote {output}", err=True)
 
 

@@ -50,7 +50,7 @@ def serve(host: str, port: int, workers: int, log_level: str | None, graceful_ti
     click.echo(_banner(host, port, bool(settings.api_key_set)), err=True)
     uvicorn.run("dlgrader.api.main:create_app", factory=True, host=host, port=port, workers=workers,
                 log_config=log_config(level), access_log=False, server_header=False,
-                timeout_graceful_shutdown=graceful_timeout,
+                timeout_graceful_shutdown=round(graceful_timeout),
                 # a worker starting up on a busy machine can miss uvicorn's default 5 s health check
                 timeout_worker_healthcheck=60)
 

@@ -4,9 +4,11 @@
 2. Curation (by hand, committed as data): ``corpus/curated/<doc>.jsonl`` gives each block its question id,
    topic, difficulty, reference answer and key points with verbatim excerpts;
    ``corpus/curated/<doc>.excluded.jsonl`` says why a block is left out.
-3. ``build``: items sharing an id across articles are merged into one canonical question (aliases from the
-   other phrasings, key points combined and de-duplicated), written to ``corpus/questions.jsonl`` and
-   ``corpus/excluded.jsonl``.
+3. Rubric (by hand, committed as data): ``corpus/rubric/<id>.json`` makes each bank entry from curated
+   facts: key points with weights, editorial corrections, misconceptions, aliases (``corpus/rubric/README.md``).
+4. ``build``: the rubric entries resolved against the curated facts (``corpus.rubric``), checked for
+   unresolved paraphrases, written to ``corpus/questions.jsonl`` and ``corpus/excluded.jsonl``. Nothing is
+   merged, cut or dropped except by a decision recorded in a rubric file.
 """
 
 from __future__ import annotations
@@ -14,19 +16,23 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections import OrderedDict
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from dlgrader.corpus.parsers import PARSERS, DraftBlock, parser_for
-from dlgrader.corpus.text import content_stems, normalize_ws, support_ratio
-from dlgrader.errors import CorpusError
-from dlgrader.models import ExcludedItem, KeyPoint, Question, SourceRef
+from dlgrader.corpus.rubric import load_rubric, resolve
+from dlgrader.errors import CorpusError, CorpusValidationError
+from dlgrader.models import ExcludedItem, Question
 
-MAX_MERGED_KEY_POINTS = 8
-DUPLICATE_OVERLAP = 0.6  # key points sharing this share of content words say the same thing
+if TYPE_CHECKING:
+    from dlgrader.embedding import Embedder
+
+# Two key points of one entry this close are taken for the same fact unless the rubric says otherwise.
+PARAPHRASE_COSINE = 0.9
 
 
-def write_jsonl_atomic(path: Path, records: list[dict[str, object]]) -> None:
+def write_jsonl_atomic(path: Path, records: Sequence[Mapping[str, object]]) -> None:
     """Write JSONL through a temporary file so a crash never leaves a half-written file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -81,81 +87,41 @@ def load_curated(corpus_dir: Path) -> tuple[list[tuple[str, dict[str, object]]],
     return items, excluded
 
 
-def _is_duplicate(text: str, kept: list[KeyPoint]) -> bool:
-    stems = content_stems(text)
-    for kp in kept:
-        other = content_stems(kp.text)
-        if stems and other and len(stems & other) / min(len(stems), len(other)) >= DUPLICATE_OVERLAP:
-            return True
-    return False
+def paraphrase_pairs(questions: list[Question], embedder: Embedder, decided: dict[str, set[tuple[int, int]]],
+                     threshold: float = PARAPHRASE_COSINE) -> list[str]:
+    """Key points of one entry that look like the same fact (embedding cosine above ``threshold``) with no
+    ``distinct`` decision in the entry's rubric file."""
+    problems = []
+    texts = [kp.text for q in questions for kp in q.key_points]
+    vectors = iter(embedder.encode(texts))
+    for q in questions:
+        matrix = [next(vectors) for _ in q.key_points]
+        for i in range(len(matrix)):
+            for j in range(i + 1, len(matrix)):
+                cosine = float(matrix[i] @ matrix[j])
+                if cosine > threshold and (i, j) not in decided.get(q.id, set()):
+                    problems.append(f"rubric/{q.id}.json: key points {i} and {j} look like one fact (cosine "
+                                    f"{cosine:.2f}); merge them, or record [{i}, {j}, \"why\"] under \"distinct\"")
+    return problems
 
 
-def _merge_key_points(group: list[tuple[str, dict[str, object]]]) -> list[KeyPoint]:
-    """Round-robin across the sources so every article contributes, skipping restated facts."""
-    queues = [
-        [KeyPoint(text=kp["text"], source=doc, excerpt=kp["excerpt"]) for kp in item["key_points"]]  # type: ignore[union-attr,index]
-        for doc, item in group
-    ]
-    kept: list[KeyPoint] = []
-    while any(queues) and len(kept) < MAX_MERGED_KEY_POINTS:
-        for queue in queues:
-            if queue and len(kept) < MAX_MERGED_KEY_POINTS:
-                candidate = queue.pop(0)
-                if not _is_duplicate(candidate.text, kept):
-                    kept.append(candidate)
-    return kept
+def _distinct_decisions(corpus_dir: Path) -> dict[str, set[tuple[int, int]]]:
+    out: dict[str, set[tuple[int, int]]] = {}
+    for path, raw in load_rubric(corpus_dir):
+        out[path.stem] = {(min(int(d[0]), int(d[1])), max(int(d[0]), int(d[1]))) for d in raw.get("distinct") or []}
+    return out
 
 
-def merge_group(qid: str, group: list[tuple[str, dict[str, object]]]) -> Question:
-    """One canonical question from the curated items of several articles that share an id.
-
-    ``merge_only`` items (an article asks the question but its answer was lost) add their phrasing as an
-    alias and their surviving text as a source, and never lead the entry.
-    """
-    group = sorted(group, key=lambda entry: bool(entry[1].get("merge_only")))
-    if group[0][1].get("merge_only"):
-        raise CorpusError(f"{qid}: merge_only items need an item with the same id in another article")
-    primary_doc, primary = group[0]
-    key_points = _merge_key_points(group)
-    locators = {doc: str(item["locator"]) for doc, item in group}
-    sources: list[SourceRef] = []
-    for kp in key_points:
-        ref = SourceRef(document=str(kp.source), locator=locators[str(kp.source)], excerpt=str(kp.excerpt))
-        if ref not in sources:
-            sources.append(ref)
-    # Every article that asks the question stays on record, even when its points were all restatements.
-    for doc, item in group:
-        if doc not in {s.document for s in sources}:
-            excerpt = item["excerpt"] if item.get("merge_only") else item["key_points"][0]["excerpt"]  # type: ignore[index]
-            sources.append(SourceRef(document=doc, locator=locators[doc], excerpt=str(excerpt)))
-    aliases: list[str] = []
-    for _, item in group[1:]:
-        phrasing = normalize_ws(str(item["question"]))
-        known = {normalize_ws(str(primary["question"])).lower(), *(a.lower() for a in aliases)}
-        if phrasing.lower() not in known:
-            aliases.append(phrasing)
-    reference = normalize_ws(str(primary["reference_answer"]))
-    # Facts that only other articles give join the reference answer, so it covers every key point.
-    extra = [kp.text for kp in key_points if kp.source != primary_doc and support_ratio(kp.text, reference) < 0.8]
-    if extra:
-        reference = f"{reference} {' '.join(extra)}"
-    return Question(
-        id=qid, question=normalize_ws(str(primary["question"])), aliases=aliases,
-        topic=str(primary["topic"]), difficulty=primary["difficulty"],  # type: ignore[arg-type]
-        reference_answer=reference, key_points=key_points, sources=sources,
-    )
-
-
-def build_bank(corpus_dir: Path) -> tuple[list[Question], list[ExcludedItem]]:
-    """Merge the curated items into canonical questions and write questions.jsonl and excluded.jsonl."""
-    items, excluded = load_curated(corpus_dir)
-    if not items:
-        raise CorpusError(f"no curated items under {corpus_dir / 'curated'}")
-    groups: OrderedDict[str, list[tuple[str, dict[str, object]]]] = OrderedDict()
-    for document, item in items:
-        groups.setdefault(str(item["id"]), []).append((document, item))
-    questions = [merge_group(qid, group) for qid, group in groups.items()]
+def build_bank(corpus_dir: Path, embedder: Embedder | None = None) -> tuple[list[Question], list[ExcludedItem]]:
+    """The bank from the rubric files and the curated facts (``corpus.rubric.resolve``), checked for
+    unresolved paraphrases when an embedder is given; writes questions.jsonl and excluded.jsonl."""
+    questions = resolve(corpus_dir)
+    _, excluded = load_curated(corpus_dir)
+    if embedder is not None:
+        problems = paraphrase_pairs(questions, embedder, _distinct_decisions(corpus_dir))
+        if problems:
+            raise CorpusValidationError(problems)
     write_jsonl_atomic(corpus_dir / "questions.jsonl",
-                       [q.model_dump(mode="json", exclude_none=True) for q in questions])
+                       [q.model_dump(mode="json", exclude_none=True, exclude_defaults=True) for q in questions])
     write_jsonl_atomic(corpus_dir / "excluded.jsonl", [e.model_dump(mode="json") for e in excluded])
     return questions, excluded

@@ -7,17 +7,19 @@ derived from the reference answer's sentences.
 from __future__ import annotations
 
 import csv
+import difflib
 import hashlib
 import io
 import json
+import random
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from pydantic import ValidationError
 
-from dlgrader.errors import CorpusError, CorpusValidationError
-from dlgrader.models import KeyPoint, Question
+from dlgrader.errors import BankQueryError, CorpusError, CorpusValidationError
+from dlgrader.models import KeyPoint, Question, Suggestion
 
 MAX_DERIVED_KEY_POINTS = 8
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(])")
@@ -31,12 +33,65 @@ class Bank:
     questions: list[Question]
     content_hash: str
     by_id: dict[str, Question] = field(repr=False)
+    # Former ids of entries merged into another (``replaces`` in the rubric) -> the entry that took them.
+    redirects: dict[str, str] = field(default_factory=dict, repr=False)
 
     def __len__(self) -> int:
         return len(self.questions)
 
     def get(self, question_id: str) -> Question | None:
-        return self.by_id.get(question_id)
+        """The entry with this id, or the one that replaced it."""
+        found = self.by_id.get(question_id)
+        if found is None and question_id in self.redirects:
+            found = self.by_id.get(self.redirects[question_id])
+        return found
+
+    # Queries that need no model: they work while the model and index are still loading.
+
+    @property
+    def topics(self) -> list[str]:
+        return sorted({q.topic for q in self.questions})
+
+    @property
+    def documents(self) -> list[str]:
+        return sorted({d for q in self.questions for d in q.documents})
+
+    def suggest_ids(self, question_id: str, n: int = 3) -> list[Suggestion]:
+        """Ids that look like a mistyped ``question_id`` ("did you mean")."""
+        close = difflib.get_close_matches(question_id, list(self.by_id), n=n, cutoff=0.5)
+        return [Suggestion(question_id=c, question=self.by_id[c].question, similarity=0.0) for c in close]
+
+    def select(self, *, topic: str | None = None, difficulty: str | None = None, source: str | None = None,
+               text: str | None = None) -> list[Question]:
+        """The questions that pass every given filter, in bank order.
+
+        ``source`` is a document file name or its leading characters ("002"); ``text`` words must all occur
+        in the id, the question or an alias. An unknown topic or source raises ``BankQueryError``.
+        """
+        if topic is not None and topic not in self.topics:
+            raise BankQueryError(f"No topic {topic!r} in the bank; use one of: {', '.join(self.topics)}.",
+                                 field="topic", known=self.topics)
+        documents = None
+        if source:
+            documents = {d for d in self.documents if d == source or d.startswith(source)}
+            if not documents:
+                raise BankQueryError(f"No source article {source!r}; use a file name or its leading number: "
+                                     f"{', '.join(self.documents)}.", field="source", known=self.documents)
+        words = text.lower().split() if text else []
+
+        def passes(q: Question) -> bool:
+            haystack = " ".join([q.id, q.question, *q.aliases]).lower()
+            return ((topic is None or q.topic == topic) and (difficulty is None or q.difficulty == difficulty)
+                    and (documents is None or bool(documents & set(q.documents)))
+                    and all(w in haystack for w in words))
+
+        return [q for q in self.questions if passes(q)]
+
+    def pick(self, *, topic: str | None = None, difficulty: str | None = None,
+             seed: int | None = None) -> Question | None:
+        """One question at random among those that pass the filters (None when none does)."""
+        found = self.select(topic=topic, difficulty=difficulty)
+        return random.Random(seed).choice(found) if found else None
 
 
 def split_sentences(text: str) -> list[str]:
@@ -59,7 +114,7 @@ def _rows_from_jsonl(text: str) -> list[tuple[int, dict[str, object] | str]]:
         try:
             value = json.loads(line)
         except json.JSONDecodeError as exc:
-            rows.append((number, f"invalid JSON ({exc.msg} at column {exc.colno})"))
+            rows.append((number, f"invalid JSON ({exc.msg.removesuffix(' at')} at column {exc.colno})"))
             continue
         rows.append((number, value if isinstance(value, dict) else "a line must be a JSON object"))
     return rows
@@ -139,5 +194,6 @@ def load_bank(path: Path) -> Bank:
         raise CorpusValidationError(problems)
     if not questions:
         raise CorpusError(f"the question bank {path} has no questions")
+    redirects = {old: q.id for q in questions for old in q.replaces if old not in seen}
     return Bank(path=path, questions=questions, content_hash=content_hash(questions),
-                by_id={q.id: q for q in questions})
+                by_id={q.id: q for q in questions}, redirects=redirects)

@@ -29,6 +29,16 @@ def bank_stats(bank: Bank, excluded: list[ExcludedItem] | None = None) -> dict[s
         "per_article": dict(sorted(per_article.items())),
         "per_topic": dict(sorted(Counter(q.topic for q in bank.questions).items())),
         "per_difficulty": dict(sorted(Counter(q.difficulty for q in bank.questions).items())),
+        "core_key_points": sum(1 for q in bank.questions for kp in q.key_points if kp.weight == "core"),
+        "supporting_key_points": sum(1 for q in bank.questions for kp in q.key_points if kp.weight == "supporting"),
+        "editorial_key_points": sum(1 for q in bank.questions for kp in q.key_points if kp.editorial),
+        "misconceptions": sum(len(q.misconceptions) for q in bank.questions),
+        "misconceptions_per_question": {
+            "min": min(len(q.misconceptions) for q in bank.questions),
+            "max": max(len(q.misconceptions) for q in bank.questions)},
+        "per_question": {q.id: {"key_points": len(q.key_points),
+                                "core": sum(1 for kp in q.key_points if kp.weight == "core"),
+                                "misconceptions": len(q.misconceptions)} for q in bank.questions},
         "excluded": len(excluded),
         "excluded_per_article": dict(sorted(Counter(e.document for e in excluded).items())),
     }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -56,7 +57,7 @@ class SentenceTransformerEmbedder(Embedder):
     def _encode_tokens(self, texts: list[str]) -> list[TokenEmbeddings]:
         import torch
 
-        transformer = self._model[0]
+        transformer: Any = self._model[0]
         batch = transformer.tokenizer(
             texts, padding=True, truncation=True, max_length=self._model.max_seq_length,
             return_offsets_mapping=True, return_special_tokens_mask=True, return_tensors="pt",

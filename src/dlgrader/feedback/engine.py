@@ -1,10 +1,12 @@
-"""``FeedbackEngine``: from graded results and their answers to verified, rescored feedback records.
+"""``FeedbackEngine``: from graded results and their answers to verified, rescored ``Feedback`` records.
 
 Per answer: the cache, else the model (schema-held JSON, invalid replies retried ``invalid_retries``
 times with a repair message), then quote verification, citation/support checks and the score with the
 model's labels (``scoring.py``). Model calls run concurrently (bounded by the client); verification runs
 afterwards on the calling thread. A failure of any kind gives ``{"available": false, "reason": ...}``:
-feedback is never invented, and the engine's grade is never touched.
+feedback is never invented, and the engine's grade is never touched. ``Grader.add_feedback`` is the only
+caller; it hands over each result with its question and key-point vectors, so the engine never reaches
+into the Grader.
 """
 
 from __future__ import annotations
@@ -13,19 +15,24 @@ import logging
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dlgrader.errors import FeedbackOutputError, FeedbackUnavailable
 from dlgrader.feedback.cache import CacheKey, FeedbackCache
 from dlgrader.feedback.client import LLMClient
-from dlgrader.feedback.injection import all_injection_cues
 from dlgrader.feedback.prompts import Excerpt, PromptTemplate, excerpts_for
 from dlgrader.feedback.schema import FeedbackOutput, json_schema, parse_output
 from dlgrader.feedback.scoring import Label, rescore
+from dlgrader.feedback.usage import Usage
 from dlgrader.feedback.verify import VerifyThresholds, check_statements, locate_quote
-from dlgrader.models import Flag, GradeResult, Question
-from dlgrader.segment import truncate_words
-from dlgrader.service import Grader
+from dlgrader.flags import injection_cues
+from dlgrader.grading import Thresholds
+from dlgrader.models import Feedback, FeedbackStatement, GradeResult, Question
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from dlgrader.embedding import Embedder
 
 log = logging.getLogger(__name__)
 
@@ -38,9 +45,19 @@ def reply_budget(n_key_points: int) -> int:
     return 400 + 80 * n_key_points
 
 
-def unavailable(reason: str, **extra: object) -> dict[str, object]:
+def unavailable(reason: str, **extra: Any) -> Feedback:
     """The feedback record when there is none: says why, carries no verdict and no score."""
-    return {"available": False, "reason": reason, **extra}
+    return Feedback(available=False, reason=reason, **extra)
+
+
+@dataclass
+class FeedbackItem:
+    """One graded answer to get feedback on, with what the engine needs from the bank and the index."""
+
+    result: GradeResult
+    answer: str  # cleaned and truncated as it was graded
+    question: Question
+    keypoint_vectors: np.ndarray
 
 
 @dataclass
@@ -48,6 +65,7 @@ class _Job:
     result: GradeResult
     answer: str
     question: Question
+    keypoint_vectors: np.ndarray
     excerpts: list[Excerpt]
     key: CacheKey
     reply: FeedbackOutput | None = None
@@ -60,15 +78,18 @@ class _Job:
 class FeedbackEngine:
     """Adds LLM feedback to graded results. Every collaborator is injected."""
 
-    def __init__(self, grader: Grader, client: LLMClient, prompt: PromptTemplate, *,
-                 cache: FeedbackCache | None = None, invalid_retries: int = 1,
-                 thresholds: VerifyThresholds | None = None) -> None:
-        self.grader = grader
+    def __init__(self, client: LLMClient, prompt: PromptTemplate, *, embedder: Embedder, corpus_hash: str,
+                 grading_thresholds: Thresholds | None = None, cache: FeedbackCache | None = None,
+                 invalid_retries: int = 1, thresholds: VerifyThresholds | None = None) -> None:
         self.client = client
         self.prompt = prompt
+        self.embedder = embedder
+        self.corpus_hash = corpus_hash
+        self.grading_thresholds = grading_thresholds or Thresholds()
         self.cache = cache
         self.invalid_retries = invalid_retries
         self.thresholds = thresholds or VerifyThresholds()
+        self.usage = Usage()  # running totals over every call of this engine
 
     @property
     def model(self) -> str:
@@ -76,34 +97,33 @@ class FeedbackEngine:
 
     # ------------------------------------------------------------------ public
 
-    def attach(self, results: Sequence[GradeResult], answers: Sequence[str]) -> list[dict[str, int]]:
-        """Set ``result.feedback`` on each graded result; returns each call's usage counters."""
-        jobs: list[_Job] = []
-        for result, answer in zip(results, answers, strict=True):
-            if result.status != "graded":
-                continue
-            job = self._job(result, answer)
-            if job is not None:
-                jobs.append(job)
+    def attach(self, items: Sequence[FeedbackItem]) -> list[dict[str, int]]:
+        """Set ``result.feedback`` on each item's result; returns each call's usage counters."""
+        jobs = [job for job in map(self._job, items) if job is not None]
         with ThreadPoolExecutor(max_workers=self.client.config.concurrency,
                                 thread_name_prefix="dlgrader-llm") as pool:
             list(pool.map(self._fetch, jobs))
-        return [self._finish(job) for job in jobs]
+        calls = [self._finish(job) for job in jobs]
+        for call in calls:
+            self.usage.add(call)
+        return calls
+
+    def close(self) -> None:
+        self.client.close()
 
     # ------------------------------------------------------------------ steps
 
-    def _job(self, result: GradeResult, answer: str) -> _Job | None:
-        question = self.grader.bank.get(result.question_id or "")
-        if question is None:
-            result.feedback = unavailable("the matched question is not in the bank")
+    def cache_key(self, question_id: str, answer: str) -> CacheKey:
+        """The cache key of one answer's reply (the dry-run estimate asks the same)."""
+        return CacheKey.of(model=self.model, prompt_version=self.prompt.version, corpus_hash=self.corpus_hash,
+                           question_id=question_id, answer=answer)
+
+    def _job(self, item: FeedbackItem) -> _Job | None:
+        if "empty" in item.result.flag_codes:
+            item.result.feedback = unavailable("the answer is empty: there is nothing to give feedback on")
             return None
-        if "empty" in result.flag_codes:
-            result.feedback = unavailable("the answer is empty: there is nothing to give feedback on")
-            return None
-        text, _ = truncate_words(answer, self.grader.max_answer_words)
-        key = CacheKey.of(model=self.model, prompt_version=self.prompt.version,
-                          corpus_hash=self.grader.bank.content_hash, question_id=question.id, answer=text)
-        return _Job(result, text, question, excerpts_for(question), key)
+        return _Job(item.result, item.answer, item.question, item.keypoint_vectors,
+                    excerpts_for(item.question), self.cache_key(item.question.id, item.answer))
 
     def _fetch(self, job: _Job) -> None:
         """The model's reply for one job: from the cache, else from the server (runs on a worker)."""
@@ -155,7 +175,7 @@ class FeedbackEngine:
                                               usage=_call_usage(usage))
             return usage
         job.result.feedback = self._verified(job, job.reply)
-        job.result.feedback["usage"] = _call_usage(usage)
+        job.result.feedback.usage = _call_usage(usage)
         return usage
 
     def _labels(self, job: _Job, reply: FeedbackOutput) -> dict[int, Label]:
@@ -170,51 +190,47 @@ class FeedbackEngine:
             if located is None:
                 labels[index] = Label(item.verdict, None, void="the quote does not occur in the answer")
                 continue
-            if all_injection_cues(located.text):
+            if injection_cues(located.text):
                 labels[index] = Label(item.verdict, located, void="the quote is an instruction to the grader")
                 continue
             labels[index] = Label(item.verdict, located)
             needs_similarity.append((index, located.text))
         if needs_similarity:
-            vectors = self.grader.embedder.encode([text for _, text in needs_similarity])
-            kp_vectors = self.grader.index.keypoint_vectors(job.question.id)
+            vectors = self.embedder.encode([text for _, text in needs_similarity])
             for (index, _), vector in zip(needs_similarity, vectors, strict=True):
-                labels[index].quote_similarity = float(kp_vectors[index] @ vector)
+                labels[index].quote_similarity = float(job.keypoint_vectors[index] @ vector)
         return labels
 
-    def _verified(self, job: _Job, reply: FeedbackOutput) -> dict[str, Any]:
+    def _verified(self, job: _Job, reply: FeedbackOutput) -> Feedback:
         result = job.result
-        cues = all_injection_cues(job.answer)
-        if cues and "injection_attempt" not in result.flag_codes:
-            result.flags.append(Flag(code="injection_attempt", message="The answer contains text addressed "
-                                     "to the grader; it is treated as part of the answer and cannot change "
-                                     "the score.", details={"cues": cues}))
+        # The Grader flags injection on the whole answer; the judge sees this text, so it is read again.
+        cues = injection_cues(job.answer)
         labels = self._labels(job, reply)
-        rescored = rescore(result.key_points, result.flags, labels, self.grader.thresholds,
+        rescored = rescore(result.key_points, result.flags, labels, self.grading_thresholds,
                            allow_raise=not cues)
         groups = {"strengths": reply.strengths, "gaps": reply.gaps, "suggestion": [reply.suggestion]}
-        statements = check_statements(groups, job.excerpts, self.grader.embedder, self.thresholds)
+        statements = check_statements(groups, job.excerpts, self.embedder, self.thresholds)
         kept = statements.kept
         voided = sum(1 for label in labels.values() if label.void)
         cited = {r for group in kept.values() for s in group for r in s.refs}
-        return {
-            "available": True,
-            "model": self.model,
-            "prompt_version": self.prompt.version,
-            "cache": job.cache,
-            "attempts": job.attempts,
-            "score": rescored.score,
-            "grade": rescored.grade,
-            "engine_score": result.score,
-            "breakdown": rescored.breakdown.model_dump(),
-            "key_points": rescored.changes,
-            "flags": [{"code": f.code, "penalty": f.penalty} for f in rescored.flags],
-            "strengths": [_statement(s) for s in kept["strengths"]],
-            "gaps": [_statement(s) for s in kept["gaps"]],
-            "suggestion": _statement(kept["suggestion"][0]) if kept["suggestion"] else None,
-            "references": [{"id": e.id, "text": e.text, "document": e.document, "locator": e.locator}
-                           for e in job.excerpts if e.id in cited],
-            "verification": {
+        return Feedback(
+            available=True,
+            model=self.model,
+            prompt_version=self.prompt.version,
+            cache=job.cache,
+            attempts=job.attempts,
+            score=rescored.score,
+            grade=rescored.grade,
+            engine_score=result.score,
+            breakdown=rescored.breakdown,
+            key_points=rescored.changes,
+            flags=[{"code": f.code, "penalty": f.penalty} for f in rescored.flags],
+            strengths=[_statement(s) for s in kept["strengths"]],
+            gaps=[_statement(s) for s in kept["gaps"]],
+            suggestion=_statement(kept["suggestion"][0]) if kept["suggestion"] else None,
+            references=[{"id": e.id, "text": e.text, "document": e.document, "locator": e.locator}
+                        for e in job.excerpts if e.id in cited],
+            verification={
                 "labels": len(labels), "quotes_voided": voided,
                 "raises_refused": rescored.counts["raise_refused"],
                 "raises_capped": rescored.counts["raise_capped"],
@@ -223,12 +239,12 @@ class FeedbackEngine:
                 "removed": statements.uncited + statements.unsupported,
                 "removed_statements": statements.removed,
             },
-            "injection_cues": cues,
-        }
+            injection_cues=cues,
+        )
 
 
-def _statement(s: Any) -> dict[str, object]:
-    return {"text": s.text, "refs": s.refs, "support": s.support}
+def _statement(s: Any) -> FeedbackStatement:
+    return FeedbackStatement(text=s.text, refs=s.refs, support=s.support)
 
 
 def _call_usage(usage: dict[str, int]) -> dict[str, int]:

@@ -11,12 +11,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dlgrader.batch import Columns, iter_records, to_request
+from dlgrader.batch import to_request
 from dlgrader.feedback.cache import CacheKey, FeedbackCache
 from dlgrader.feedback.prompts import PromptTemplate, excerpts_for
 from dlgrader.feedback.usage import Prices
 from dlgrader.flags import content_word_count
 from dlgrader.models import Question
+from dlgrader.records import Columns, iter_records
 from dlgrader.segment import truncate_words
 from dlgrader.service import Grader, GradeRequest
 
@@ -73,7 +74,7 @@ def estimate(grader: Grader, input_path: Path, columns: Columns, *, prompt: Prom
     pending: list[GradeRequest] = []
 
     def flush() -> None:
-        for request, question in zip(pending, _questions(grader, pending), strict=True):
+        for request, question in zip(pending, grader.resolve_questions(pending), strict=True):
             _count(out, grader, request, question, prompt=prompt, model=model, cache=cache)
         pending.clear()
 
@@ -87,18 +88,6 @@ def estimate(grader: Grader, input_path: Path, columns: Columns, *, prompt: Prom
         if len(pending) >= CHUNK:
             flush()
     flush()
-    return out
-
-
-def _questions(grader: Grader, requests: list[GradeRequest]) -> list[Question | None]:
-    by_text = [r for r in requests if not r.question_id]
-    vectors = iter(grader.embedder.encode([str(r.question) for r in by_text]))
-    out: list[Question | None] = []
-    for r in requests:
-        if r.question_id:
-            out.append(grader.bank.get(r.question_id))
-        else:
-            out.append(grader.matcher.match(str(r.question), next(vectors)).question)
     return out
 
 

@@ -85,12 +85,14 @@ def answer_nonce(answer: str) -> str:
 
 
 def excerpts_for(question: Question, limit: int = 12) -> list[Excerpt]:
-    """The question's source excerpts (deduplicated, in bank order), then its key points' excerpts."""
+    """What the judge may cite: the key points first (an editorial point in its corrected words, others as
+    their source excerpt), then the question's source excerpts; deduplicated, in bank order."""
     seen: set[str] = set()
     out: list[Excerpt] = []
-    candidates = [(s.excerpt, s.document, s.locator) for s in question.sources]
-    candidates += [(kp.excerpt or kp.text, kp.source or "reference answer", f"key point {i + 1}")
-                   for i, kp in enumerate(question.key_points)]
+    candidates = [(kp.text if kp.editorial or not kp.excerpt else kp.excerpt,
+                   "rubric (editorial correction)" if kp.editorial else (kp.source or "reference answer"),
+                   f"key point {i + 1}") for i, kp in enumerate(question.key_points)]
+    candidates += [(s.excerpt, s.document, s.locator) for s in question.sources]
     for text, document, locator in candidates:
         key = " ".join(text.lower().split())
         if key in seen:

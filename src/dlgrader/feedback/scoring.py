@@ -18,8 +18,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from dlgrader.feedback.verify import Located
-from dlgrader.grading import Thresholds, apply_flags, credit_for, expected_points, grade_from_score
+from dlgrader.grading import Thresholds, credit_for, weighted_coverage
 from dlgrader.models import Evidence, Flag, KeyPointResult, ScoreBreakdown, Verdict
+from dlgrader.policy import apply_flags, grade_from_score
 
 RANK = {"missing": 0, "partial": 1, "covered": 2}
 STEPS: list[Verdict] = ["missing", "partial", "covered"]
@@ -124,8 +125,8 @@ def rescore(engine_points: list[KeyPointResult], engine_flags: list[Flag], label
             change["reason"] = decision.reason
         changes.append(change)
     flags = _flags(points, engine_flags)
-    coverage = min(1.0, sum(p.credit for p in points) / expected_points(len(points))) if points else 0.0
-    score, breakdown = apply_flags(coverage, flags, t)
+    coverage = weighted_coverage(points, t) if points else 0.0
+    score, breakdown = apply_flags(coverage, flags)
     return Rescored(points, changes, flags, score, grade_from_score(score), breakdown, counts)
 
 

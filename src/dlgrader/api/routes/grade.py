@@ -37,9 +37,7 @@ async def grade(body: GradeIn, grader: GraderDep, pool: PoolDep, settings: Setti
         raise ApiError(422, "answer_too_long", problem[0].upper() + problem[1:],
                        {"max_answer_chars": settings.max_answer_chars, "answer_chars": len(body.answer)})
     request = GradeRequest(answer=body.answer, question_id=body.question_id, question=body.question)
-    [result] = await pool.grade(grader, [request])
-    if body.feedback:
-        await pool.add_feedback(grader, [result], [body.answer], settings)
+    [result] = await pool.grade(grader, [request], feedback=body.feedback)
     return result
 
 
@@ -69,14 +67,12 @@ async def grade_batch(body: BatchIn, grader: GraderDep, pool: PoolDep, settings:
         if isinstance(item, InvalidItem):
             results[position] = _invalid(item.id, "; ".join(item.problems))
         elif problem := _too_long(item.answer, settings.max_answer_chars):
-            results[position] = _invalid(item.id, problem)
+            results[position] = _invalid(None if item.id is None else str(item.id), problem)
         else:
             todo.append((position, item))
     requests = [GradeRequest(answer=i.answer, question_id=i.question_id, question=i.question,
                              id=None if i.id is None else str(i.id), label=i.label) for _, i in todo]
-    graded = await pool.grade(grader, requests)
-    if body.feedback:
-        await pool.add_feedback(grader, graded, [i.answer for _, i in todo], settings)
+    graded = await pool.grade(grader, requests, feedback=body.feedback)
     for (position, _), result in zip(todo, graded, strict=True):
         results[position] = result
     final = [r for r in results if r is not None]

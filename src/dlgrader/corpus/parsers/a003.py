@@ -75,7 +75,7 @@ def _paragraphs(text: str) -> list[str]:
 
 def _toc_questions(paragraphs: list[str]) -> list[str]:
     """The numbered TOC questions, in order (the TOC is the only place they appear)."""
-    questions = []
+    questions: list[str] = []
     for line in paragraphs:
         match = _TOC_ENTRY.match(line)
         if match and int(match.group(1)) == len(questions) + 1:
