@@ -58,16 +58,15 @@ def main() -> int:
     validation = [json.loads(x) for x in (HERE / "devset" / "validation.jsonl").read_text().splitlines() if x]
     base = VerifierThresholds()
     results = []
-    for covered, partial, contradicted, floor in itertools.product((0.4, 0.5, 0.6), (0.15, 0.25),
-                                                                     (0.4, 0.5, 0.6), (0.25, 0.35)):
-        grader.verifier_thresholds = replace(base, covered=covered, partial=partial, contradicted=contradicted,
-                                             floor=floor)
-        results.append(((covered, partial, contradicted, floor), score(grader, tune)))
+    for contradicted, misconception in itertools.product((0.9, 0.97, 0.99, 0.995, 1.01), (0.9, 0.97, 0.99, 1.01)):
+        grader.verifier_thresholds = replace(base, mode="veto", contradicted=contradicted,
+                                             misconception=misconception)
+        results.append(((contradicted, misconception), score(grader, tune)))
     results.sort(key=lambda r: -r[1]["spearman"])
     for params, figures in results[:8]:
         print("tune", params, figures)
     best = results[0][0]
-    grader.verifier_thresholds = replace(base, covered=best[0], partial=best[1], contradicted=best[2], floor=best[3])
+    grader.verifier_thresholds = replace(base, mode="veto", contradicted=best[0], misconception=best[1])
     print("chosen", best, "validation", score(grader, validation))
     return 0
 

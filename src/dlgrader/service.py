@@ -37,6 +37,7 @@ from dlgrader.grading import (
     score_key_points,
     verified_key_points,
     verified_misconceptions,
+    verifier_vetoes,
 )
 from dlgrader.index import BankIndex, load_or_build
 from dlgrader.matching import Match, QuestionMatcher
@@ -354,13 +355,15 @@ class Grader:
         weights = [kp.weight for kp in q.key_points]
         kp_texts = [kp.text for kp in q.key_points]
         misconceptions = []
-        if self.verifier is not None:
-            coverage = verified_key_points(kp_texts, weights, a.sims, a.spans, a.kp_candidates, a.kp_probs, t,
-                                           self.verifier_thresholds)
+        vt = self.verifier_thresholds
+        if self.verifier is not None and vt.mode == "verdicts":
+            coverage = verified_key_points(kp_texts, weights, a.sims, a.spans, a.kp_candidates, a.kp_probs, t, vt)
             misconceptions = verified_misconceptions(coverage, q.misconceptions, a.mc_candidates, a.mc_probs,
-                                                     a.kp_probs, a.spans, t, self.verifier_thresholds)
+                                                     a.kp_probs, a.spans, t, vt)
         else:
             coverage = score_key_points(kp_texts, a.sims, a.spans, t, weights=weights)
+            if self.verifier is not None:
+                verifier_vetoes(coverage, a.sims, a.spans, a.kp_candidates, a.kp_probs, t, vt)
             if a.mc_sims is not None:
                 misconceptions = apply_misconceptions(coverage, q.misconceptions, a.mc_sims, a.sims, a.spans, t)
         facts = self._facts(p, q, a.ev, a.claims, coverage)

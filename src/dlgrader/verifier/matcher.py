@@ -28,9 +28,12 @@ SAME, DIFFERENT = "entailment", "neutral"  # the verifier's labels, reused: P(en
 NEGATIVES_PER_QUESTION = 3
 
 
+SHOWN_ALIASES = 2
+
+
 def entry_text(q: Question) -> str:
-    """How an entry is shown to the re-ranker: its question and its first two phrasings."""
-    return " | ".join([q.question, *q.aliases[:2]])
+    """How an entry is shown to the re-ranker: its question and its first phrasings."""
+    return " | ".join([q.question, *q.aliases[:SHOWN_ALIASES]])
 
 
 @dataclass(frozen=True)
@@ -52,7 +55,10 @@ def is_held_back(text: str, share: float) -> bool:
 def pairs_for(bank: Bank, candidates: dict[str, list[str]], typed: Sequence[TypedQuestion]) -> list[Pair]:
     """Training pairs. ``candidates`` maps each premise text to the entry ids FAISS ranks first for it."""
     pairs: list[Pair] = []
-    premises: list[tuple[str, str | None]] = [(alias, q.id) for q in bank.questions for alias in q.aliases]
+    # The aliases shown in ``entry_text`` are not premises: a verbatim copy would teach "same words, same
+    # question".
+    premises: list[tuple[str, str | None]] = [(alias, q.id) for q in bank.questions
+                                              for alias in q.aliases[SHOWN_ALIASES:]]
     for t in typed:
         target = bank.get(t.expected) if t.expected else None
         premises.append((t.asked, target.id if target else None))

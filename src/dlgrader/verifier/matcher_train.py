@@ -11,7 +11,14 @@ from dlgrader.corpus.loader import Bank, load_bank
 from dlgrader.embedding import Embedder, load_embedder
 from dlgrader.index import BankIndex, load_or_build
 from dlgrader.matching import RERANK_CANDIDATES, QuestionMatcher
-from dlgrader.verifier.matcher import QuestionReranker, TypedQuestion, is_held_back, load_typed, pairs_for
+from dlgrader.verifier.matcher import (
+    SHOWN_ALIASES,
+    QuestionReranker,
+    TypedQuestion,
+    is_held_back,
+    load_typed,
+    pairs_for,
+)
 from dlgrader.verifier.model import Verifier
 from dlgrader.verifier.train import TrainSettings, export, manifest_for, train
 
@@ -68,7 +75,7 @@ def train_matcher(settings: Settings, questions_file: Path, *, epochs: int = 2,
     typed = load_typed(questions_file)
     training = [t for t in typed if not is_held_back(t.asked, HELD_BACK)]
     held = [t for t in typed if is_held_back(t.asked, HELD_BACK)]
-    texts = [a for q in bank.questions for a in q.aliases] + [t.asked for t in training]
+    texts = [a for q in bank.questions for a in q.aliases[SHOWN_ALIASES:]] + [t.asked for t in training]
     pairs = pairs_for(bank, _candidates(index, texts, embedder), training)
     train_settings = TrainSettings(epochs=epochs)
     model, tokenizer = train(pairs, train_settings, progress)

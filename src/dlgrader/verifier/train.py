@@ -153,6 +153,7 @@ def export(model: Any, tokenizer: Any, out_dir: Path, manifest: dict[str, object
         if check_pairs:
             manifest = {**manifest, "int8_vs_fp32": _write_check(model, tokenizer, tmp, check_pairs)}
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+        (tmp / "MODEL_CARD.md").write_text(model_card(manifest), encoding="utf-8")
         if out_dir.exists():
             shutil.rmtree(out_dir)
         tmp.rename(out_dir)
@@ -173,6 +174,35 @@ def _write_check(model: Any, tokenizer: Any, folder: Path, pairs: Sequence[Pair]
     (folder / "manifest.json").write_text(json.dumps({"labels": list(LABELS)}), encoding="utf-8")
     int8 = Verifier(folder).predict(texts).argmax(axis=1)
     return {"pairs": len(texts), "label_agreement": round(float((int8 == fp32).mean()), 4)}
+
+
+def model_card(manifest: dict[str, Any]) -> str:
+    """A one-page model card: what the model is for, what it was trained on, how it was measured, limits."""
+    return f"""# {manifest.get("name", "dlgrader-verifier")}
+
+**What it does.** Given a piece of a candidate's answer (premise) and a rubric key point (hypothesis), it
+gives P(entailment), P(contradiction), P(neutral): does the answer state the point, state the opposite, or
+neither. dlgrader's grader calls it on the few answer spans closest to each key point.
+
+**Base model.** {manifest.get("base_model")}; 6 layers, 384 dimensions, a 3-way classification head.
+Exported to ONNX and quantised to int8 per channel ({manifest.get("quantization")}).
+
+**Training data.** {manifest.get("pairs")} hand-written pairs in `corpus/verifier/` (data hash
+`{manifest.get("data_hash")}`): for every key point of the bank, entailing answers in many voices (terse,
+expert, informal, non-native, formulas, code, analogies), contradictions (reversals, swapped roles, wrong
+numbers, train/inference swaps, the rubric's misconceptions, fluent wrong claims) and neutral text (other key
+points, vague or hedged text, neighbouring questions), plus a generic part on other ML and CS topics.
+
+**Settings.** {json.dumps(manifest.get("settings"))}. Rebuild: `dlgrader verifier train`.
+
+**Measured.** {json.dumps(manifest.get("metrics"))}; int8 vs fp32 label agreement:
+{json.dumps(manifest.get("int8_vs_fp32"))}. The grader-level figures (dev sets, Mohler) are in the README.
+
+**Limits.** English only. Trained on the bank's own key points: on a teacher's own bank it relies on the
+generic part and on what MiniLM knows. Premise and hypothesis together are cut at 128 tokens. It judges one
+span against one point: an argument spread over several sentences can read as neutral. Its probabilities are
+not calibrated beyond the thresholds chosen on the tune set.
+"""
 
 
 def manifest_for(pairs: Sequence[Pair], settings: TrainSettings, metrics: dict[str, object]) -> dict[str, object]:
