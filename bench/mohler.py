@@ -9,9 +9,11 @@ answers file (id, question_id, answer, label = score_avg), then runs the CLI as 
     dlgrader batch answers.jsonl -o results.jsonl          (DLGRADER_CORPUS / DLGRADER_INDEX_DIR -> temp)
     dlgrader report results.jsonl --labels label --scale 0-5:0.5 --json summary.json --html report.html
     dlgrader calibrate results.jsonl --labels label --scale 0-5:0.5 -o calibration.json
+    dlgrader calibrate results.jsonl --labels label --scale 0-5:0.5 --method learned --json -o learned.json
 
 and prints Pearson, Spearman, QWK, MAE and RMSE against the averaged human grade: the raw score/20, the
-calibrated score (isotonic, cross-validated with folds grouped by question text), the plain whole-answer
+calibrated score (isotonic, cross-validated with folds grouped by question text), the learned scoring
+(cross-validated the same way, and over answers of graded questions), the plain whole-answer
 cosine baseline (same embedder) raw and calibrated the same way, and the agreement of the two human
 graders. No grader threshold is tuned on this data. Cite: Mohler, Bunescu & Mihalcea, ACL-HLT 2011.
 """
@@ -93,6 +95,11 @@ def _row(name: str, a: Agreement) -> str:
     return f"| {name} | " + " | ".join("n/a" if c.value is None else f"{c.value:.3f}" for c in cells) + " |"
 
 
+def _json_row(name: str, figures: dict[str, float | None]) -> str:
+    cells = [figures.get(k) for k in ("pearson", "spearman", "qwk", "mae", "rmse")]
+    return f"| {name} | " + " | ".join("n/a" if c is None else f"{c:.3f}" for c in cells) + " |"
+
+
 def _bands(name: str, pred: np.ndarray, gold: np.ndarray) -> str:
     cells = []
     for lo, hi in ((0.0, 2.99), (3.0, 4.5), (5.0, 5.0)):
@@ -115,6 +122,8 @@ def run(data: Path, work: Path) -> str:
          "--json", str(work / "summary.json"), "--html", str(work / "report.html")], env)
     print(cli(["calibrate", str(results), "--labels", "label", "--scale", "0-5:0.5", "-o",
                str(work / "calibration.json")], env))
+    learned = json.loads(cli(["calibrate", str(results), "--labels", "label", "--scale", "0-5:0.5", "--method",
+                              "learned", "--json", "-o", str(work / "calibration_learned.json")], env))
     summary = json.loads((work / "summary.json").read_text())
     calibration = json.loads((work / "calibration.json").read_text())
 
@@ -145,6 +154,9 @@ def run(data: Path, work: Path) -> str:
         "|---|---|---|---|---|---|",
         _row("dlgrader, raw score/20", cv.before),
         _row("dlgrader, calibrated (cross-validated)", cv.after),
+        _json_row(f"dlgrader, learned ({learned['method']} kept; cross-validated)", learned["calibrated"]),
+        _json_row("dlgrader, learned, new answers to graded questions (5-fold over answers)",
+                  learned["within_questions"]),
         _row("cosine(answer, reference), x5", agreement(np.clip(cos, 0, 1) * 5, gold, SCALE)),
         _row("cosine, calibrated (cross-validated)", cos_cv.after),
         _row("human grader A vs grader B", agreement(me, other, SCALE)),

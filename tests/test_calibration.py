@@ -202,3 +202,104 @@ def test_a_broken_calibration_file_is_a_clean_cli_error(grader, tmp_path: Path) 
     assert run.returncode == 1
     assert "Error:" in run.stderr and "not a dlgrader calibration" in run.stderr
     assert "Traceback" not in run.stderr
+
+
+# ---------------------------------------------------------------- learned scoring
+
+
+def _learned_results(path: Path, n: int = 240, seed: int = 0, *, step: bool = False) -> None:
+    """Results whose labels follow the weakest key point (which the final score only partly shows), with a
+    harsh teacher on one question; or, with ``step``, a hard step in the score that only a curve can fit."""
+    rng = np.random.default_rng(seed)
+    with path.open("w") as fh:
+        for i in range(n):
+            q = f"q{i % 8}"
+            sims = rng.uniform(0.2, 0.9, 3)
+            score = float(np.clip(100 * sims.mean() + rng.normal(0, 8), 0, 100))
+            label = (5.0 if score > 50 else 0.0) if step else float(np.clip(
+                np.round((7 * sims.min() - 0.8 - (1.0 if q == "q3" else 0.0) + rng.normal(0, 0.3)) * 2) / 2, 0, 5))
+            points = [{"index": k, "text": f"point {k}", "similarity": float(s), "credit": float(min(1, s / 0.6)),
+                       "verdict": "covered" if s >= 0.6 else "partial" if s >= 0.41 else "missing",
+                       "weight": "core"} for k, s in enumerate(sims)]
+            record = {"status": "graded", "id": f"a{i}", "question_id": q, "question": f"Question {q}?",
+                      "score": round(score, 1), "key_points": points, "flags": [], "misconceptions": [],
+                      "breakdown": {"coverage": float(np.mean([p["credit"] for p in points])),
+                                    "raw_score": score, "penalties": 0.0, "calibrated": False},
+                      "label": label}
+            fh.write(json.dumps(record) + "\n")
+
+
+def _calibrate(tmp_path: Path, results: Path, *extra: str):  # type: ignore[no-untyped-def]
+    from dlgrader.cli import cli
+
+    out = tmp_path / "cal.json"
+    run = CliRunner().invoke(cli, ["calibrate", str(results), "--labels", "label", "--scale",
+                                                   "0-5:0.5", "-o", str(out), *extra])
+    return run, out
+
+
+def test_learned_scoring_beats_the_curve_and_says_so_in_json(tmp_path: Path) -> None:
+    results = tmp_path / "results.jsonl"
+    _learned_results(results)
+    run, out = _calibrate(tmp_path, results, "--method", "learned", "--json")
+    assert run.exit_code == 0, run.output + run.stderr
+    summary = json.loads(run.stdout)  # one JSON object on stdout, nothing else
+    assert summary["method"] == "learned" and summary["kept_curve"] is None and summary["n"] == 240
+    assert set(summary["raw"]) >= {"pearson", "spearman", "qwk", "rmse"}
+    assert summary["calibrated"]["rmse"] < summary["curve_cross_validation"]["rmse"]
+    assert summary["calibrated"]["pearson"] > summary["raw"]["pearson"]
+    assert "grouped by question text" in summary["cross_validation"]
+    cal = Calibration.load(out)
+    assert cal.method == "learned" and cal.scorer is not None
+    assert cal.scorer.per_question["q3"][0] < -0.3  # the harsh question has its own, lower offset
+    assert all(c >= 0 for c in cal.scorer.coef)  # never a negative weight on evidence
+
+
+def test_a_learned_grade_never_falls_when_the_evidence_grows(tmp_path: Path) -> None:
+    results = tmp_path / "results.jsonl"
+    _learned_results(results)
+    _, out = _calibrate(tmp_path, results, "--method", "learned")
+    cal = Calibration.load(out)
+    from dlgrader.models import KeyPointResult
+
+    def graded(sim: float) -> GradeResult:
+        points = [KeyPointResult(index=k, text="p", verdict="covered" if s >= 0.6 else "partial", similarity=s,
+                                 credit=min(1.0, s / 0.6)) for k, s in enumerate((0.7, 0.8, sim))]
+        return GradeResult(status="graded", question_id="q1", score=60.0, grade=3.0, key_points=points,
+                           breakdown=ScoreBreakdown(coverage=0.9, raw_score=60.0, penalties=0.0))
+
+    values = []
+    for sim in (0.3, 0.45, 0.6, 0.75):
+        result = graded(sim)
+        cal.apply_to(result)
+        values.append(result.calibrated_score)
+    assert all(b >= a for a, b in zip(values, values[1:], strict=False)) and values[-1] > values[0]
+
+
+def test_learned_keeps_the_curve_when_it_does_not_beat_it(tmp_path: Path) -> None:
+    results = tmp_path / "results.jsonl"
+    _learned_results(results, step=True)
+    run, out = _calibrate(tmp_path, results, "--method", "learned")
+    assert run.exit_code == 0, run.output
+    assert "did not beat the isotonic curve" in run.stdout and "the curve was kept" in run.stdout
+    assert Calibration.load(out).method == "isotonic"
+
+
+def test_learned_refuses_a_small_sample_with_the_reason(tmp_path: Path) -> None:
+    results = tmp_path / "results.jsonl"
+    _learned_results(results, n=35)
+    run, out = _calibrate(tmp_path, results, "--method", "learned")
+    assert run.exit_code == 1
+    assert "35 answers from 8 question(s)" in run.stderr and "at least 40 answers" in run.stderr
+    assert not out.exists()
+
+
+def test_a_malformed_learned_model_is_refused(tmp_path: Path) -> None:
+    results = tmp_path / "results.jsonl"
+    _learned_results(results)
+    _, out = _calibrate(tmp_path, results, "--method", "learned")
+    data = json.loads(out.read_text())
+    data["model"]["coef"] = data["model"]["coef"][:-1]
+    out.write_text(json.dumps(data))
+    with pytest.raises(CalibrationError, match="malformed"):
+        Calibration.load(out)

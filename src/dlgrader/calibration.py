@@ -1,10 +1,11 @@
-"""Calibration: a monotone mapping from the grader's raw 0-100 score to a user's own marking scale,
-fitted on a sample they graded themselves.
+"""Calibration: from the grader's result to a user's own marking scale, fitted on a sample they graded.
 
-``fit_calibration`` fits isotonic regression (or a two-parameter logistic curve) and measures the
-agreement before and after under cross-validation grouped by question text, so the reported gain is the
-one expected on questions the fit never saw. ``Calibration.load`` / ``apply_to`` are what the ``Grader``
-uses at grading time (setting ``DLGRADER_CALIBRATION`` or ``--calibration FILE``).
+``fit_calibration`` fits isotonic regression or a two-parameter logistic curve on the raw 0-100 score, or
+(``learned``) a small model on the parts of the result (``dlgrader.learned``), and measures the agreement
+before and after under cross-validation grouped by question text, so the reported gain is the one expected
+on questions the fit never saw. A learned model that does not beat the curve there is not kept: the curve
+is. ``Calibration.load`` / ``apply_to`` are what the ``Grader`` uses at grading time (setting
+``DLGRADER_CALIBRATION`` or ``--calibration FILE``).
 """
 
 from __future__ import annotations
@@ -19,12 +20,21 @@ from typing import Literal
 import numpy as np
 
 from dlgrader.errors import CalibrationError
+from dlgrader.learned import LinearScorer, fit_scorer, record_features
 from dlgrader.metrics import Agreement, Scale, agreement
 from dlgrader.models import GradeResult
 
-Method = Literal["isotonic", "logistic"]
+Method = Literal["isotonic", "logistic", "learned"]
+METHODS = ("isotonic", "logistic", "learned")
 FORMAT = "dlgrader-calibration/1"
 MIN_SAMPLES = 30
+# A learned model has a dozen weights: below this many answers, or from fewer questions than folds can
+# hold out, its cross-validated figures would be noise.
+MIN_LEARNED_SAMPLES = 40
+MIN_LEARNED_QUESTIONS = 4
+# The learned model is kept only when it beats the curve on held-out questions: a lower RMSE on the
+# user's scale, and a Pearson no more than this much lower.
+PEARSON_TOLERANCE = 0.01
 MIN_DISTINCT_SCORES = 3
 MAX_FOLDS = 5
 MIN_GROUPS_FOR_GROUPED_CV = 3
@@ -32,7 +42,8 @@ MIN_GROUPS_FOR_GROUPED_CV = 3
 
 @dataclass(frozen=True)
 class Calibration:
-    """A fitted monotone mapping from raw score (0-100) to the user's scale, as piecewise-linear knots."""
+    """A fitted mapping to the user's scale: piecewise-linear knots on the raw score (0-100) for the curves,
+    a ``LinearScorer`` on the result's features for ``learned``."""
 
     method: Method
     knots_x: tuple[float, ...]
@@ -40,16 +51,25 @@ class Calibration:
     scale: Scale
     params: dict[str, float] = field(default_factory=dict)
     info: dict[str, object] = field(default_factory=dict)
+    scorer: LinearScorer | None = None
 
     def predict(self, scores: Sequence[float] | np.ndarray) -> np.ndarray:
-        """Calibrated values for raw scores (clipped to the fitted range at both ends)."""
+        """Calibrated values for raw scores (clipped to the fitted range at both ends); curves only."""
+        if self.scorer is not None:
+            raise CalibrationError("a learned calibration reads the whole result, not only the score")
         return np.interp(np.asarray(scores, dtype=np.float64), self.knots_x, self.knots_y)
+
+    def value_for(self, result: GradeResult) -> float:
+        if self.scorer is not None:
+            features = np.array([record_features(result.model_dump(include=_FEATURE_FIELDS))])
+            return float(self.scorer.predict(features, [result.question_id])[0])
+        return float(self.predict([result.score or 0.0])[0])
 
     def apply_to(self, result: GradeResult) -> None:
         """Add ``calibrated_score`` and ``calibrated_scale`` to a graded result (others are left alone)."""
         if result.status != "graded" or result.score is None:
             return
-        result.calibrated_score = round(float(self.predict([result.score])[0]), 3)
+        result.calibrated_score = round(self.value_for(result), 3)
         result.calibrated_scale = f"{self.scale.low:g}-{self.scale.high:g}"
         if result.breakdown is not None:
             result.breakdown.calibrated = True
@@ -57,12 +77,15 @@ class Calibration:
     # ------------------------------------------------------------ file format
 
     def to_json(self) -> dict[str, object]:
-        return {
+        out: dict[str, object] = {
             "format": FORMAT, "method": self.method,
             "scale": {"low": self.scale.low, "high": self.scale.high, "step": self.scale.step},
             "knots": {"score": list(self.knots_x), "value": list(self.knots_y)},
-            "params": self.params, **self.info,
+            "params": self.params,
         }
+        if self.scorer is not None:
+            out["model"] = self.scorer.to_json()
+        return {**out, **self.info}
 
     def save(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -85,17 +108,23 @@ class Calibration:
             scale = Scale(float(data["scale"]["low"]), float(data["scale"]["high"]),
                           float(data["scale"]["step"]))
             method = data["method"]
+            scorer = LinearScorer.from_json(data["model"]) if method == "learned" else None
         except (KeyError, TypeError, ValueError) as exc:
             raise CalibrationError(f"calibration file {path} is incomplete or malformed: {exc}") from exc
-        if method not in ("isotonic", "logistic"):
+        if method not in METHODS:
             raise CalibrationError(f"calibration file {path}: unknown method {method!r}")
-        if not xs or len(xs) != len(ys) or any(b < a for a, b in zip(xs, xs[1:], strict=False)) \
+        if (scorer is None and not xs) or len(xs) != len(ys) or any(b < a for a, b in zip(xs, xs[1:], strict=False)) \
                 or any(b < a - 1e-9 for a, b in zip(ys, ys[1:], strict=False)) \
                 or not all(math.isfinite(v) for v in xs + ys):
             raise CalibrationError(f"calibration file {path}: the knots must be finite, sorted and monotone")
-        info = {k: v for k, v in data.items() if k not in ("format", "method", "scale", "knots", "params")}
+        info = {k: v for k, v in data.items()
+                if k not in ("format", "method", "scale", "knots", "params", "model")}
         return cls(method=method, knots_x=xs, knots_y=ys, scale=scale, params=dict(data.get("params") or {}),
-                   info=info)
+                   info=info, scorer=scorer)
+
+
+# What ``record_features`` reads of a result (the rest of a dump would only cost time).
+_FEATURE_FIELDS = {"score", "breakdown", "key_points", "flags", "misconceptions"}
 
 
 # ---------------------------------------------------------------- fitting
@@ -145,8 +174,10 @@ def _fit_logistic(scores: np.ndarray, labels: np.ndarray, scale: Scale) -> Calib
 
 
 def fit(scores: Sequence[float] | np.ndarray, labels: Sequence[float] | np.ndarray, *, scale: Scale,
-        method: Method = "isotonic") -> Calibration:
-    """Fit a monotone mapping on the whole sample (no report; see ``fit_calibration``)."""
+        method: Method = "isotonic", features: np.ndarray | None = None,
+        question_ids: Sequence[str] | None = None) -> Calibration:
+    """Fit on the whole sample (no report; see ``fit_calibration``). ``learned`` needs ``features`` (one
+    ``record_features`` row per answer) and ``question_ids``."""
     x = np.asarray(scores, dtype=np.float64)
     y = np.asarray(labels, dtype=np.float64)
     _check_sample(x, y)
@@ -154,7 +185,12 @@ def fit(scores: Sequence[float] | np.ndarray, labels: Sequence[float] | np.ndarr
         return _fit_isotonic(x, y, scale)
     if method == "logistic":
         return _fit_logistic(x, y, scale)
-    raise CalibrationError(f"unknown calibration method {method!r}: use 'isotonic' or 'logistic'")
+    if method == "learned":
+        if features is None or question_ids is None:
+            raise CalibrationError("a learned calibration needs the results' features and question ids")
+        scorer = fit_scorer(features, y, question_ids, low=scale.low, high=scale.high)
+        return Calibration(method="learned", knots_x=(), knots_y=(), scale=scale, scorer=scorer)
+    raise CalibrationError(f"unknown calibration method {method!r}: use one of {', '.join(METHODS)}")
 
 
 def linear(scores: np.ndarray, scale: Scale) -> np.ndarray:
@@ -198,16 +234,33 @@ def _splits(n: int, groups: Sequence[str], seed: int) -> tuple[list[tuple[np.nda
 
 def cross_validate(scores: Sequence[float] | np.ndarray, labels: Sequence[float] | np.ndarray,
                    groups: Sequence[str], *, scale: Scale, method: Method = "isotonic",
-                   seed: int = 0) -> CrossValidation:
-    """Out-of-fold calibrated predictions and the agreement metrics before and after."""
+                   seed: int = 0, features: np.ndarray | None = None,
+                   question_ids: Sequence[str] | None = None, within_questions: bool = False) -> CrossValidation:
+    """Out-of-fold calibrated predictions and the agreement metrics before and after.
+
+    ``within_questions`` splits answers instead of questions: the case of a teacher who grades some answers
+    of every question and lets the model grade the rest (the learned per-question adjustments then count).
+    """
+    from sklearn.model_selection import KFold
+
     x = np.asarray(scores, dtype=np.float64)
     y = np.asarray(labels, dtype=np.float64)
     _check_sample(x, y)
-    splits, grouping = _splits(len(x), groups, seed)
+    if within_questions:
+        splits = list(KFold(n_splits=MAX_FOLDS, shuffle=True, random_state=seed).split(np.zeros(len(x))))
+        grouping = f"{MAX_FOLDS}-fold over answers, every question on both sides (its own adjustments count)"
+    else:
+        splits, grouping = _splits(len(x), groups, seed)
+    qids = list(question_ids) if question_ids is not None else list(groups)
     oof = np.empty_like(x)
     for train, test in splits:
         if len(np.unique(y[train])) < 2 or len(np.unique(x[train])) < 2:
             oof[test] = float(np.mean(y[train]))  # a degenerate fold: the best it can do is the mean
+            continue
+        if method == "learned":
+            assert features is not None
+            scorer = fit_scorer(features[train], y[train], [qids[i] for i in train], low=scale.low, high=scale.high)
+            oof[test] = scorer.predict(features[test], [qids[i] for i in test])
             continue
         fitted = _fit_isotonic(x[train], y[train], scale) if method == "isotonic" \
             else _fit_logistic(x[train], y[train], scale)
@@ -217,16 +270,57 @@ def cross_validate(scores: Sequence[float] | np.ndarray, labels: Sequence[float]
                            folds=len(splits), grouping=grouping, out_of_fold=oof)
 
 
+def _check_learned_sample(n: int, questions: int) -> None:
+    if n < MIN_LEARNED_SAMPLES or questions < MIN_LEARNED_QUESTIONS:
+        raise CalibrationError(
+            f"too few labelled answers to learn a scoring model honestly: {n} answers from {questions} "
+            f"question(s); --method learned needs at least {MIN_LEARNED_SAMPLES} answers from "
+            f"{MIN_LEARNED_QUESTIONS} questions, so that whole questions can be held out to check it. "
+            "Grade more answers, or use --method isotonic")
+
+
+def _learned_beats(learned: Agreement, curve: Agreement) -> bool:
+    if learned.rmse.value is None or curve.rmse.value is None:
+        return False
+    pearson_ok = (learned.pearson.value or 0.0) >= (curve.pearson.value or 0.0) - PEARSON_TOLERANCE
+    return learned.rmse.value < curve.rmse.value and pearson_ok
+
+
 def fit_calibration(scores: Sequence[float] | np.ndarray, labels: Sequence[float] | np.ndarray,
                     groups: Sequence[str], *, scale: Scale, method: Method = "isotonic",
-                    source: str | None = None, seed: int = 0) -> tuple[Calibration, CrossValidation]:
-    """Cross-validate, then fit on the whole sample; the report travels inside the calibration file."""
-    cv = cross_validate(scores, labels, groups, scale=scale, method=method, seed=seed)
-    fitted = fit(scores, labels, scale=scale, method=method)
-    info: dict[str, object] = {
-        "fitted_on": {"answers": len(cv.out_of_fold), "questions": len({str(g) for g in groups}),
-                      "source": source},
-        "cross_validation": cv.as_dict(),
-    }
-    return Calibration(method=fitted.method, knots_x=fitted.knots_x, knots_y=fitted.knots_y,
-                       scale=scale, params=fitted.params, info=info), cv
+                    source: str | None = None, seed: int = 0, features: np.ndarray | None = None,
+                    question_ids: Sequence[str] | None = None) -> tuple[Calibration, CrossValidation]:
+    """Cross-validate, then fit on the whole sample; the report travels inside the calibration file.
+
+    For ``learned`` the isotonic curve is cross-validated on the same folds; when the learned model does not
+    beat it on held-out questions the curve is what is returned, and ``info["kept_curve"]`` says why.
+    """
+    n_questions = len({str(g) for g in groups})
+    fitted_on = {"answers": len(np.asarray(scores)), "questions": n_questions, "source": source}
+    if method != "learned":
+        cv = cross_validate(scores, labels, groups, scale=scale, method=method, seed=seed)
+        fitted = fit(scores, labels, scale=scale, method=method)
+        info: dict[str, object] = {"fitted_on": fitted_on, "cross_validation": cv.as_dict()}
+        return Calibration(method=fitted.method, knots_x=fitted.knots_x, knots_y=fitted.knots_y,
+                           scale=scale, params=fitted.params, info=info), cv
+    _check_learned_sample(len(np.asarray(scores)), n_questions)
+    if features is None or question_ids is None:
+        raise CalibrationError("a learned calibration needs the results' features and question ids")
+    learned = cross_validate(scores, labels, groups, scale=scale, method="learned", seed=seed,
+                             features=features, question_ids=question_ids)
+    curve = cross_validate(scores, labels, groups, scale=scale, method="isotonic", seed=seed)
+    within = cross_validate(scores, labels, groups, scale=scale, method="learned", seed=seed,
+                            features=features, question_ids=question_ids, within_questions=True)
+    info = {"fitted_on": fitted_on, "cross_validation": learned.as_dict(),
+            "curve_cross_validation": curve.as_dict(), "within_questions": within.as_dict()}
+    if not _learned_beats(learned.after, curve.after):
+        info["kept_curve"] = (
+            f"the learned model did not beat the isotonic curve on held-out questions (RMSE "
+            f"{learned.after.rmse} vs {curve.after.rmse}, Pearson {learned.after.pearson} vs "
+            f"{curve.after.pearson}): the curve was kept")
+        kept = fit(scores, labels, scale=scale, method="isotonic")
+        return Calibration(method="isotonic", knots_x=kept.knots_x, knots_y=kept.knots_y, scale=scale,
+                           info=info), curve
+    fitted = fit(scores, labels, scale=scale, method="learned", features=features, question_ids=question_ids)
+    return Calibration(method="learned", knots_x=(), knots_y=(), scale=scale, scorer=fitted.scorer,
+                       info=info), learned

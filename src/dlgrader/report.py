@@ -21,6 +21,7 @@ import numpy as np
 
 from dlgrader.corpus.loader import Bank
 from dlgrader.errors import InputError
+from dlgrader.learned import record_features
 from dlgrader.metrics import Agreement, Scale, agreement, infer_scale
 from dlgrader.records import MISSING, Columns, iter_records, parse_label, record_id
 
@@ -190,6 +191,7 @@ class _Row:
     label: float
     calibrated: float | None
     calibrated_scale: str | None
+    features: list[float]  # what a learned calibration reads (dlgrader.learned)
 
 
 @dataclass
@@ -260,7 +262,7 @@ class _Accumulator:
         cal = record.get("calibrated_score")
         self.rows.append(_Row(line, rid, qid, title or qid, score, value,
                               float(cal) if isinstance(cal, int | float) else None,
-                              str(record.get("calibrated_scale") or "") or None))
+                              str(record.get("calibrated_scale") or "") or None, record_features(record)))
 
 
 def read_results(path: Path, bank: Bank | None, *, labels: str | None = None,
@@ -389,13 +391,16 @@ def build_report(path: Path, bank: Bank | None, *, labels: str | None = None, la
 
 @dataclass
 class LabelledSample:
-    """What calibration needs: raw scores, labels, question texts (the CV groups), and the label issues."""
+    """What calibration needs: raw scores, labels, question texts (the CV groups), question ids and features
+    (for a learned calibration), and the label issues."""
 
     scores: list[float]
     labels: list[float]
     groups: list[str]
     issues: list[LabelIssue]
     issue_count: int
+    question_ids: list[str]
+    features: list[list[float]]
 
 
 def labelled_sample(path: Path, *, labels: str, labels_file: Path | None = None,
@@ -403,7 +408,8 @@ def labelled_sample(path: Path, *, labels: str, labels_file: Path | None = None,
     """The graded, labelled answers of a results file (bad labels reported, not fatal)."""
     acc = read_results(path, None, labels=labels, labels_file=labels_file, id_column=id_column)
     return LabelledSample([r.score for r in acc.rows], [r.label for r in acc.rows],
-                          [r.group for r in acc.rows], acc.issues, acc.issue_count)
+                          [r.group for r in acc.rows], acc.issues, acc.issue_count,
+                          [r.question_id for r in acc.rows], [r.features for r in acc.rows])
 
 
 # ---------------------------------------------------------------- CSV

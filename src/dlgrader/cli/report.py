@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -163,14 +164,21 @@ def _echo_labels(lab) -> None:
 @click.option("--labels", metavar="COLUMN", required=True, help="Field holding the human label.")
 @_labels_options
 @click.option("-o", "--output", type=_OUT, required=True, help="Where to write calibration.json.")
-@click.option("--method", type=click.Choice(["isotonic", "logistic"]), default="isotonic", show_default=True)
+@click.option("--method", type=click.Choice(["isotonic", "logistic", "learned"]), default="isotonic",
+              show_default=True, help="isotonic/logistic: a monotone curve on the score; learned: a small model "
+              "on the parts of each result (kept only when it beats the curve on held-out questions).")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print one JSON object (method, n, raw and calibrated figures) instead of the table.")
 def calibrate(results: Path, labels: str, labels_file: Path | None, id_column: str, scale: str | None,
-              output: Path, method: str) -> None:
-    """Fit a monotone mapping from the raw score to your marking scale, from answers you graded.
+              output: Path, method: str, as_json: bool) -> None:
+    """Fit a mapping from the grader's result to your marking scale, from answers you graded.
 
-    Reports agreement before and after under cross-validation grouped by question text, then writes
-    OUTPUT; use it with `grade`/`batch --calibration OUTPUT` or DLGRADER_CALIBRATION=OUTPUT.
+    Reports agreement before and after under cross-validation grouped by question text (the figures expected
+    on questions the fit never saw), then writes OUTPUT; use it with `grade`/`batch --calibration OUTPUT` or
+    DLGRADER_CALIBRATION=OUTPUT.
     """
+    import numpy as np
+
     from dlgrader.calibration import fit_calibration
     from dlgrader.metrics import infer_scale
     from dlgrader.report import labelled_sample
@@ -180,20 +188,65 @@ def calibrate(results: Path, labels: str, labels_file: Path | None, id_column: s
         _echo_issues(sample.issues, sample.issue_count)
         chosen = _scale(scale) or infer_scale(sample.labels)
         fitted, cv = fit_calibration(sample.scores, sample.labels, sample.groups, scale=chosen,
-                                     method=method, source=str(results))  # type: ignore[arg-type]
+                                     method=method, source=str(results),  # type: ignore[arg-type]
+                                     features=np.array(sample.features), question_ids=sample.question_ids)
     except (CalibrationError, InputError) as exc:
         raise click.ClickException(str(exc)) from exc
-    click.echo(f"{method} calibration on {len(sample.scores)} labelled answers, scale {chosen}")
+    with writing(output) as tmp:
+        fitted.save(tmp)
+    if as_json:
+        click.echo(json.dumps(_calibration_json(fitted, cv, method)))
+    else:
+        _echo_calibration(fitted, cv, method, len(sample.scores), chosen)
+    click.echo(f"wrote {output}", err=True)
+
+
+_JSON_METRICS = ("pearson", "spearman", "qwk", "rmse", "mae")
+
+
+def _figures(agreement) -> dict[str, float | None]:
+    return {name: getattr(agreement, name).value for name in _JSON_METRICS}
+
+
+def _calibration_json(fitted, cv, requested: str) -> dict[str, object]:
+    """The documented machine-readable summary (README, "Calibration")."""
+    info = fitted.info
+    out: dict[str, object] = {"method": fitted.method, "requested": requested, "n": cv.before.n,
+                              "questions": info["fitted_on"]["questions"], "cross_validation": cv.grouping,
+                              "raw": _figures(cv.before), "calibrated": _figures(cv.after)}
+    if requested == "learned":
+        out["kept_curve"] = info.get("kept_curve")
+        for key in ("curve_cross_validation", "within_questions"):
+            out[key] = {name: info[key]["after"][name]["value"] for name in _JSON_METRICS}
+    return out
+
+
+def _num(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+
+
+def _echo_calibration(fitted, cv, requested: str, n: int, scale) -> None:
+    click.echo(f"{fitted.method} calibration on {n} labelled answers, scale {scale}")
     click.echo(f"cross-validation: {cv.grouping}")
     click.echo(f"  {'metric':<9} {'before (raw score rescaled)':<30} after (calibrated)")
     for name in ("pearson", "spearman", "qwk", "mae", "rmse"):
         click.echo(f"  {name:<9} {str(getattr(cv.before, name)):<30} {getattr(cv.after, name)}")
-    marks = "  ".join(f"{s:g}->{v:.2f}" for s, v in zip((0, 25, 50, 75, 100),
-                                                         fitted.predict([0, 25, 50, 75, 100]), strict=True))
-    click.echo(f"mapping (score -> your scale): {marks}")
-    with writing(output) as tmp:
-        fitted.save(tmp)
-    click.echo(f"wrote {output}", err=True)
+    info = fitted.info
+    if requested == "learned":
+        curve = info["curve_cross_validation"]["after"]
+        click.echo(f"isotonic curve on the same folds: Pearson {_num(curve['pearson']['value'])}, "
+                   f"RMSE {_num(curve['rmse']['value'])}")
+        within = info["within_questions"]["after"]
+        click.echo(f"learned, on new answers to questions you graded ({info['within_questions']['grouping']}): "
+                   f"Pearson {_num(within['pearson']['value'])}, RMSE {_num(within['rmse']['value'])}")
+        if info.get("kept_curve"):
+            click.echo(f"note: {info['kept_curve']}")
+    if fitted.scorer is None:
+        marks = "  ".join(f"{s:g}->{v:.2f}" for s, v in zip((0, 25, 50, 75, 100),
+                                                             fitted.predict([0, 25, 50, 75, 100]), strict=True))
+        click.echo(f"mapping (score -> your scale): {marks}")
+    else:
+        click.echo(f"learned model: {len(fitted.scorer.per_question)} question(s) with their own adjustment")
 
 
 def register(cli: click.Group) -> None:
