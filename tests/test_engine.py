@@ -53,7 +53,7 @@ def test_question_matching(grader, asked: str, expected: str | None) -> None:  #
     assert (match.question.id if match.question else None) == expected
     assert 0.0 <= match.confidence <= 1.0
     if expected is None:
-        assert match.suggestions and match.confidence < grader.matcher.threshold
+        assert match.suggestions and match.confidence < grader.matcher.acceptance
 
 
 def test_unknown_question_is_reported_not_scored(grader) -> None:  # type: ignore[no-untyped-def]

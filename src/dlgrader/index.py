@@ -2,7 +2,9 @@
 
 Three indexes, one row per text, all inner-product over L2-normalised vectors (so scores are cosines):
 
-- ``questions``: each question's text and its aliases, for matching a free-text question;
+- ``questions``: each question's text, its aliases and the typed questions of ``corpus/matching/``, for
+  matching a free-text question (with the ranker of ``match_ranker``, fitted at build time and saved as
+  ``ranker.pkl`` when the bank has typed questions enough to fit it);
 - ``keypoints``: every key point, the units the grader scores an answer against;
 - ``references``: reference answers and source excerpts, for telling an off-topic answer apart.
 
@@ -16,6 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import pickle
 import shutil
 import tempfile
 import time
@@ -29,13 +32,15 @@ from dlgrader import __version__
 from dlgrader.corpus.loader import Bank
 from dlgrader.embedding import Embedder
 from dlgrader.errors import IndexError_
+from dlgrader.match_ranker import RANKER_VERSION, EntryTexts, MatchRanker, Vectors, fit_ranker
 
 log = logging.getLogger(__name__)
 
-INDEX_FORMAT = 2  # 2: misconception vectors
+INDEX_FORMAT = 3  # 2: misconception vectors; 3: typed questions and the match ranker
 HNSW_THRESHOLD = 50_000
 KINDS = ("questions", "keypoints", "references")  # searched with FAISS
-LOOKUP_KINDS = ("misconceptions",)  # only looked up by question: vectors without a FAISS index
+LOOKUP_KINDS = ("misconceptions",)
+RANKER_FILE = "ranker.pkl"  # only looked up by question: vectors without a FAISS index
 
 
 @dataclass(frozen=True)
@@ -59,6 +64,8 @@ def _rows(bank: Bank) -> dict[str, list[Row]]:
     for q in bank.questions:
         rows["questions"].append(Row(q.id, q.question, "question"))
         rows["questions"].extend(Row(q.id, alias, "alias") for alias in q.aliases)
+    rows["questions"].extend(Row(t.expected, t.asked, "typed") for t in bank.typed if t.expected is not None)
+    for q in bank.questions:
         rows["keypoints"].extend(Row(q.id, kp.text, "keypoint", i) for i, kp in enumerate(q.key_points))
         rows["references"].append(Row(q.id, q.reference_answer, "reference"))
         rows["references"].extend(Row(q.id, s.excerpt, "excerpt") for s in q.sources)
@@ -85,11 +92,13 @@ class BankIndex:
     """The three FAISS indexes of a bank, their row tables, and the key-point vectors by question."""
 
     def __init__(self, manifest: dict[str, object], rows: dict[str, list[Row]],
-                 indexes: dict[str, Any], vectors: dict[str, np.ndarray]) -> None:
+                 indexes: dict[str, Any], vectors: dict[str, np.ndarray], ranker: MatchRanker | None = None) -> None:
         self.manifest = manifest
         self.rows = rows
         self._indexes = indexes
         self._vectors = vectors
+        self.ranker = ranker
+        self._ranker_vectors: Vectors | None = None
         self._kp_slices: dict[str, slice] = {}
         self._mc_slices: dict[str, slice] = {}
         self._question_row: dict[str, int] = {}
@@ -124,6 +133,22 @@ class BankIndex:
     def question_vector(self, question_id: str) -> np.ndarray:
         return self._vectors["questions"][self._question_row[question_id]]
 
+    def ranker_vectors(self) -> Vectors:
+        """The vectors the match ranker's features read, with each row's entry (built on first use)."""
+        if self._ranker_vectors is None:
+            ids = list(dict.fromkeys(r.question_id for r in self.rows["questions"] if r.kind == "question"))
+            position = {qid: i for i, qid in enumerate(ids)}
+
+            def owners(kind: str) -> np.ndarray:
+                return np.array([position[r.question_id] for r in self.rows[kind]], dtype=np.int64)
+
+            self._ranker_vectors = Vectors(
+                questions=self._vectors["questions"], question_owner=owners("questions"),
+                canonical_row=np.array([self._question_row[qid] for qid in ids], dtype=np.int64),
+                keypoints=self._vectors["keypoints"], keypoint_owner=owners("keypoints"),
+                references=self._vectors["references"], reference_owner=owners("references"), ids=ids)
+        return self._ranker_vectors
+
     def reference_scores(self, vector: np.ndarray) -> dict[str, float]:
         """Best cosine of a vector against each question's reference texts (exact, all questions)."""
         scores = self._vectors["references"] @ vector
@@ -146,6 +171,8 @@ class BankIndex:
                 np.save(tmp / f"{kind}.npy", self._vectors[kind])
             (tmp / "rows.json").write_text(json.dumps(
                 {kind: [r.__dict__ for r in rows] for kind, rows in self.rows.items()}), encoding="utf-8")
+            if self.ranker is not None:
+                self.ranker.save(tmp / RANKER_FILE)
             (tmp / "manifest.json").write_text(json.dumps(self.manifest, indent=2), encoding="utf-8")
             directory.mkdir(parents=True, exist_ok=True)
             for file in tmp.iterdir():  # manifest last: a reader never sees a new manifest with old files
@@ -165,25 +192,52 @@ class BankIndex:
             rows = {kind: [Row(**r) for r in raw_rows[kind]] for kind in (*KINDS, *LOOKUP_KINDS)}
             indexes = {kind: faiss.read_index(str(directory / f"{kind}.faiss")) for kind in KINDS}
             vectors = {kind: np.load(directory / f"{kind}.npy") for kind in (*KINDS, *LOOKUP_KINDS)}
-        except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
+            ranker = MatchRanker.load(directory / RANKER_FILE) if manifest.get("ranker") else None
+        except (OSError, ValueError, KeyError, TypeError, RuntimeError, AttributeError, ImportError,
+                pickle.UnpicklingError) as exc:
             raise IndexError_(f"cannot read the index in {directory}: {exc}") from exc
-        return cls(manifest, rows, indexes, vectors)
+        return cls(manifest, rows, indexes, vectors, ranker)
 
 
 def expected_manifest(bank: Bank, embedder: Embedder) -> dict[str, object]:
-    """The manifest fields an index must carry to be used with this bank and embedder."""
+    """The manifest fields an index must carry to be used with this bank and embedder (the ranker is a
+    pickled scikit-learn model: another scikit-learn version refits it)."""
     return {"format": INDEX_FORMAT, "model": embedder.model_id, "backend": embedder.backend,
-            "dim": embedder.dim, "corpus_hash": bank.content_hash}
+            "dim": embedder.dim, "corpus_hash": bank.content_hash, "scikit_learn": _sklearn_version(),
+            "ranker_version": RANKER_VERSION}
+
+
+def _sklearn_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("scikit-learn")
+    except PackageNotFoundError:
+        return "none"
+
+
+def _fit_ranker(bank: Bank, embedder: Embedder, index: BankIndex) -> MatchRanker | None:
+    """Every alias and typed question as a query with its own row left out, and the out-of-bank typed
+    questions; None when the bank has too few to fit honestly (matching then uses the term check)."""
+    queries: list[tuple[str, np.ndarray, str | None, int | None]] = [
+        (row.text, index._vectors["questions"][i], row.question_id, i)
+        for i, row in enumerate(index.rows["questions"]) if row.kind != "question"]
+    outside = [t.asked for t in bank.typed if t.expected is None]
+    if outside:
+        queries += [(text, vector, None, None) for text, vector in zip(outside, embedder.encode(outside), strict=True)]
+    return fit_ranker(queries, index.ranker_vectors(), EntryTexts(bank))
 
 
 def build_index(bank: Bank, embedder: Embedder) -> BankIndex:
-    """Embed every question, alias, key point and reference text of a bank."""
+    """Embed every question, alias, typed question, key point and reference text of a bank; fit the ranker."""
     started = time.perf_counter()
     rows = _rows(bank)
     vectors = {kind: embedder.encode([r.text for r in rows[kind]]).reshape(len(rows[kind]), embedder.dim)
                for kind in (*KINDS, *LOOKUP_KINDS)}
     indexes = {kind: _make_faiss(vectors[kind]) for kind in KINDS}
-    manifest = {
+    index = BankIndex({}, rows, indexes, vectors)
+    index.ranker = _fit_ranker(bank, embedder, index)
+    index.manifest = {
         **expected_manifest(bank, embedder),
         "corpus": str(bank.path),
         "counts": {kind: len(rows[kind]) for kind in (*KINDS, *LOOKUP_KINDS)} | {"questions_in_bank": len(bank)},
@@ -191,8 +245,9 @@ def build_index(bank: Bank, embedder: Embedder) -> BankIndex:
         "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "build_seconds": round(time.perf_counter() - started, 3),
         "dlgrader_version": __version__,
+        "ranker": index.ranker.report if index.ranker is not None else None,
     }
-    return BankIndex(manifest, rows, indexes, vectors)
+    return index
 
 
 def stale_reason(directory: Path, bank: Bank, embedder: Embedder) -> str | None:

@@ -1,34 +1,26 @@
-"""Match a free-text question to the bank: nearest questions and aliases, then a decision.
+"""Match a free-text question to the bank: nearest questions, aliases and typed questions, then a decision.
 
 Cosine similarity alone confuses near neighbours ("How does DDIM sampling differ from DDPM?" sits close
-to "What is a diffusion model?"). With the trained re-ranker (``verifier.matcher``), FAISS proposes the
-candidates and the re-ranker decides which one is asked, or that none is. Without it, the confidence also
-asks whether the specific terms of the asked question occur anywhere in the candidate's question, aliases,
-reference answer or key points.
+to "What is a diffusion model?"). With the index's ranker (``match_ranker``, fitted when the index is built
+from the bank's typed questions), FAISS proposes the candidates and the ranker decides which one is asked,
+or that none is. A bank without typed questions enough to fit one (a teacher's own CSV, say) falls back to
+a confidence that also asks whether the specific terms of the asked question occur anywhere in the
+candidate's question, aliases, reference answer or key points. The trained cross-encoder (``reranker``,
+``DLGRADER_MATCHER=on``) replaces both when configured.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from dlgrader.corpus.loader import Bank
-from dlgrader.corpus.text import content_stems
 from dlgrader.index import BankIndex
+from dlgrader.match_ranker import EntryTexts, candidate_features
 from dlgrader.models import Question, Suggestion
 
-# Words that frame an interview question without naming its subject.
-GENERIC_TERMS = content_stems(
-    "explain describe differ difference different work works mean meaning concept example examples role "
-    "importance important purpose define definition advantage advantages disadvantage disadvantages "
-    "compare contrast type types common deep learning neural network networks model models happen "
-    "benefit benefits why key main idea tell know understand brief briefly simple simply term terms "
-    "way ways used function functions method methods technique techniques approach process affect "
-    "problem problems solve solves issue issues help helps need needed matter matters happens dl ml ai"
-)
 UNKNOWN_TERM_WEIGHT = 0.6  # how much a missing specific term lowers the confidence
 MATCH_THRESHOLD = 0.60  # confidence below this is an unknown question (set on the tune dev set)
 # Short, casual questions ("what is RAG") sit far from every bank question in cosine terms. A lower
@@ -48,21 +40,6 @@ class Match:
     suggestions: list[Suggestion]
 
 
-def _vocabulary(q: Question) -> set[str]:
-    text = " ".join([q.question, *q.aliases, q.reference_answer, *(kp.text for kp in q.key_points)])
-    return content_stems(text) | content_stems(q.id.replace("_", " ")) | _initialisms(q)
-
-
-def _initialisms(q: Question) -> set[str]:
-    """Acronyms the question's own wording spells: "learning rate scheduling" gives "lr" and "lrs",
-    "Retrieval-Augmented Generation" gives "rag", so a user's abbreviation counts as a known term."""
-    out: set[str] = set()
-    for text in (q.question, *q.aliases, q.id.replace("_", " ")):
-        initials = "".join(w[0] for w in re.findall(r"[a-z0-9]+", text.lower()))
-        out.update(initials[i:j] for i in range(len(initials)) for j in range(i + 2, min(i + 5, len(initials)) + 1))
-    return out
-
-
 class QuestionMatcher:
     """Finds the bank question a free-text question asks, with a calibrated confidence."""
 
@@ -73,23 +50,26 @@ class QuestionMatcher:
         self.threshold = threshold
         self.reranker = reranker
         self.accept = accept  # the re-ranker's P(same) needed to match
-        self._vocab = {q.id: _vocabulary(q) for q in bank.questions}
+        self._texts = EntryTexts(bank)
+
+    @property
+    def acceptance(self) -> float:
+        """The confidence a match needs: the ranker's threshold when it decides, else the term-check one."""
+        if self.reranker is not None:
+            return self.accept
+        return self._index.ranker.threshold if self._index.ranker is not None else self.threshold
 
     def confidence(self, asked: str, question: Question, cosine: float) -> float:
         return cosine * (1.0 - UNKNOWN_TERM_WEIGHT * self.missing_share(asked, question))
 
     def missing_share(self, asked: str, question: Question) -> float:
         """Share of the asked question's specific terms that the candidate's texts never use."""
-        specific = content_stems(asked) - GENERIC_TERMS
-        if not specific:
-            return 0.0
-        vocab = self._vocab[question.id]
-        # "batch norm" names "batch normalization": a term counts as present when it starts a known word.
-        absent = [t for t in specific - vocab if len(t) < 3 or not any(v.startswith(t) for v in vocab)]
-        return len(absent) / len(specific)
+        return self._texts.missing_share(asked, question.id)
 
     def match(self, asked: str, vector: np.ndarray, *, k: int = 12) -> Match:
         """The best question for ``asked`` (whose embedding is ``vector``), or None below the threshold."""
+        if self.reranker is None and self._index.ranker is not None:
+            return self._ranked(asked, vector)
         best: dict[str, float] = {}
         for hit in self._index.search("questions", vector[None, :], k)[0]:
             best[hit.row.question_id] = max(best.get(hit.row.question_id, -1.0), hit.score)
@@ -110,6 +90,19 @@ class QuestionMatcher:
         if conf < self.threshold and not clear_winner:
             return Match(None, round(conf, 4), suggestions)
         return Match(self._bank.by_id[qid], round(conf, 4), suggestions)
+
+    def _ranked(self, asked: str, vector: np.ndarray) -> Match:
+        ranker = self._index.ranker
+        assert ranker is not None
+        found = candidate_features(asked, np.asarray(vector, dtype=np.float32), self._index.ranker_vectors(),
+                                   self._texts)
+        probs = ranker.probabilities([f for _, f in found])
+        order = sorted(zip((float(p) for p in probs), (qid for qid, _ in found), strict=True),
+                       key=lambda pair: -pair[0])
+        suggestions = [Suggestion(question_id=qid, question=self._bank.by_id[qid].question, similarity=round(p, 4))
+                       for p, qid in order[:3]]
+        p, qid = order[0]
+        return Match(self._bank.by_id[qid] if p >= ranker.threshold else None, round(p, 4), suggestions)
 
     def _reranked(self, asked: str, candidates: list[str]) -> Match:
         assert self.reranker is not None

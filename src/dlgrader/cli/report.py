@@ -192,12 +192,12 @@ def calibrate(results: Path, labels: str, labels_file: Path | None, id_column: s
                                      features=np.array(sample.features), question_ids=sample.question_ids)
     except (CalibrationError, InputError) as exc:
         raise click.ClickException(str(exc)) from exc
-    with writing(output) as tmp:
-        fitted.save(tmp)
     if as_json:
         click.echo(json.dumps(_calibration_json(fitted, cv, method)))
     else:
         _echo_calibration(fitted, cv, method, len(sample.scores), chosen)
+    with writing(output) as tmp:  # the figures are shown even when the file cannot be written
+        fitted.save(tmp)
     click.echo(f"wrote {output}", err=True)
 
 

@@ -13,6 +13,7 @@ import io
 import json
 import random
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,6 +27,14 @@ _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(])")
 
 
 @dataclass(frozen=True)
+class TypedQuestion:
+    """A question as a user might type it, with the entry it asks (None: the bank does not answer it)."""
+
+    asked: str
+    expected: str | None
+
+
+@dataclass(frozen=True)
 class Bank:
     """A loaded question bank: questions in file order, looked up by id, and its content hash."""
 
@@ -35,6 +44,9 @@ class Bank:
     by_id: dict[str, Question] = field(repr=False)
     # Former ids of entries merged into another (``replaces`` in the rubric) -> the entry that took them.
     redirects: dict[str, str] = field(default_factory=dict, repr=False)
+    # Typed questions from ``matching/*.jsonl`` beside the bank file: more ways in for matching, and the
+    # examples its ranker learns from (see ``match_ranker``).
+    typed: tuple[TypedQuestion, ...] = field(default=(), repr=False)
 
     def __len__(self) -> int:
         return len(self.questions)
@@ -170,13 +182,52 @@ def parse_bank_rows(path: Path) -> list[tuple[int, Question | str]]:
     return parsed
 
 
-def content_hash(questions: list[Question]) -> str:
-    """A stable hash of the bank's content: it changes when any question, point or source changes."""
+def content_hash(questions: list[Question], typed: Sequence[TypedQuestion] = ()) -> str:
+    """A stable hash of the bank's content: it changes when any question, point, source or typed question
+    changes."""
     digest = hashlib.sha256()
     for q in questions:
         digest.update(json.dumps(q.model_dump(mode="json"), sort_keys=True).encode())
         digest.update(b"\n")
+    for t in typed:
+        digest.update(json.dumps([t.asked, t.expected]).encode())
+        digest.update(b"\n")
     return digest.hexdigest()[:16]
+
+
+TYPED_DIR = "matching"  # beside the bank file
+
+
+def load_typed(bank_path: Path, known: Callable[[str], str | None]) -> tuple[list[TypedQuestion], list[str]]:
+    """The typed questions of ``<bank dir>/matching/*.jsonl`` (``{"asked", "expected": id or null}``), ids
+    resolved through ``known`` (redirects included), and the problems found, by file and line."""
+    folder = bank_path.parent / TYPED_DIR
+    typed: list[TypedQuestion] = []
+    problems: list[str] = []
+    for file in sorted(folder.glob("*.jsonl")) if folder.is_dir() else []:
+        try:
+            lines = file.read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError) as exc:
+            problems.append(f"{file.name}: cannot read ({exc})")
+            continue
+        for number, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+                asked, expected = record["asked"], record["expected"]
+            except (json.JSONDecodeError, TypeError, KeyError) as exc:
+                problems.append(f"{file.name} line {number}: not a typed question ({exc})")
+                continue
+            if not isinstance(asked, str) or not asked.strip() or not (expected is None or isinstance(expected, str)):
+                problems.append(f"{file.name} line {number}: 'asked' must be text and 'expected' an id or null")
+                continue
+            resolved = known(expected) if expected is not None else None
+            if expected is not None and resolved is None:
+                problems.append(f"{file.name} line {number}: unknown question id {expected!r}")
+                continue
+            typed.append(TypedQuestion(asked.strip(), resolved))
+    return typed, problems
 
 
 def load_bank(path: Path) -> Bank:
@@ -195,5 +246,9 @@ def load_bank(path: Path) -> Bank:
     if not questions:
         raise CorpusError(f"the question bank {path} has no questions")
     redirects = {old: q.id for q in questions for old in q.replaces if old not in seen}
-    return Bank(path=path, questions=questions, content_hash=content_hash(questions),
-                by_id={q.id: q for q in questions}, redirects=redirects)
+    by_id = {q.id: q for q in questions}
+    typed, typed_problems = load_typed(path, lambda i: i if i in by_id else redirects.get(i))
+    if typed_problems:
+        raise CorpusValidationError(typed_problems)
+    return Bank(path=path, questions=questions, content_hash=content_hash(questions, typed),
+                by_id=by_id, redirects=redirects, typed=tuple(typed))
