@@ -259,6 +259,14 @@ def test_lone_surrogates_in_the_input_are_graded_and_written_as_valid_utf8(tmp_p
     assert [r["id"] for r in results] == ["s\ufffd", "t", "u"]
     assert [r["status"] for r in results] == ["graded", "graded", "graded"]
     assert results[0]["label"] == "\ufffd" and results[1]["question_id"] == "dropout"
+    # Each result carries the cleaned answer, the text its evidence offsets index (for reports).
+    assert results[0]["answer"] == "Dropout \ufffd randomly drops units."
+    assert results[2]["answer"] == records[2]["answer"]
+    for r in results:
+        for kp in r["key_points"]:
+            span = kp.get("evidence")
+            if span:
+                assert r["answer"][span["start"]:span["end"]] == span["text"]
     again = runner.invoke(cli, ["batch", str(answers), "-o", str(out)])  # the ids still match on resume
     assert again.exit_code == 0 and "3 already done" in again.output and out.read_bytes().decode() == text
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import shutil
 import struct
 import subprocess
@@ -129,7 +130,8 @@ def test_html_is_self_contained_with_the_charts(results, tmp_path: Path) -> None
     page = html_path.read_text()
     for chart in ("chart-histogram", "chart-topics", "chart-scatter"):
         assert f'id="{chart}"' in page
-    assert "<script" not in page and "http://" not in page.replace('xmlns="http://www.w3.org/2000/svg"', "")
+    assert page.count("<script") == 1 and "<script>" in page  # the answer filters, inline: no src
+    assert "http://" not in page.replace('xmlns="http://www.w3.org/2000/svg"', "")
     assert "https://" not in page and "<link" not in page
 
 
@@ -228,3 +230,109 @@ def test_calibrated_results_are_compared_on_the_calibrated_scale(tmp_path: Path)
     assert lab["scale"] == {"low": 0.0, "high": 10.0, "step": 1.0}
     pred, gold = np.arange(30) / 3, np.arange(30) % 11
     assert lab["overall"]["mae"]["value"] == pytest.approx(np.mean(np.abs(pred - gold)))
+
+
+# ---------------------------------------------------------------- the report as a workplace
+
+
+def _with_answers(results_path: Path, tmp_path: Path) -> Path:
+    """The fixture's results with answer texts, evidence spans, a second grader's label and one answer
+    that tries to inject markup."""
+    rows = []
+    for line in results_path.read_text().splitlines():
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if row.get("status") == "graded":
+            n = int(str(row["id"])[1:])
+            row["answer"] = f"Answer {n} <script>alert(1)</script> states the first point and more."
+            start = row["answer"].index("states")
+            row["key_points"][0]["evidence"] = {"text": "states the first point", "start": start,
+                                                "end": start + len("states the first point")}
+            if isinstance(row.get("label"), float):
+                row["second"] = min(5.0, row["label"] + (0.5 if n % 2 else 0.0))
+        rows.append(row)
+    path = tmp_path / "answers_results.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def test_two_label_columns_give_the_people_yardstick(results, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    path = _with_answers(results[0], tmp_path)
+    out = tmp_path / "summary.json"
+    run = CliRunner().invoke(cli, ["report", str(path), "--labels", "label,second", "--scale", "0-5:0.5",
+                                   "--json", str(out)])
+    assert run.exit_code == 0, run.output
+    assert "label vs second" in run.output
+    lab = json.loads(out.read_text())["labels"]
+    second = lab["second"]
+    first = np.array([float(json.loads(x)["label"]) for x in path.read_text().splitlines()
+                      if '"second"' in x])
+    assert second["column"] == "second" and second["n"] == len(first) == 60
+    other = np.minimum(5.0, first + np.array([0.5 if i % 2 else 0.0 for i in range(60)]))
+    assert second["humans"]["mae"]["value"] == pytest.approx(np.mean(np.abs(first - other)))
+    matrix = np.array(lab["confusion"]["counts"])
+    assert lab["confusion"]["bins"][0] == "0" and lab["confusion"]["bins"][-1] == "5"
+    assert matrix.shape == (11, 11) and matrix.sum() == 60
+
+
+def test_three_label_columns_are_a_usage_error(results) -> None:  # type: ignore[no-untyped-def]
+    run = CliRunner().invoke(cli, ["report", str(results[0]), "--labels", "a,b,c"])
+    assert run.exit_code == 1 and "two as 'first,second'" in run.output
+
+
+def test_html_answer_views_escape_answers_and_mark_evidence(results, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    path = _with_answers(results[0], tmp_path)
+    page = tmp_path / "report.html"
+    run = CliRunner().invoke(cli, ["report", str(path), "--labels", "label", "--answers", "25",
+                                   "--html", str(page)])
+    assert run.exit_code == 0, run.output
+    html = page.read_text()
+    assert html.count('<details class="answer"') == 25 and html.count('class="answer-row"') == 25
+    assert "<script>alert(1)</script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert '<mark class="covered" title="key point 1">states the first point</mark>' in html
+    # Three questions of 20 labelled answers each: figures; no question has fewer than 10 here.
+    assert "too few labelled answers" not in html
+    for metric in ("Linear correlation", "Quadratic weighted kappa", "Mean absolute error"):
+        assert metric in html
+    assert 'id="confusion"' in html and "<script>" in html  # the filter script, inline
+
+
+def test_small_groups_get_a_warning_instead_of_figures(tmp_path: Path) -> None:
+    rows = [_result(i, ("dropout", "relu")[i % 2] if i < 30 else "gan", float(i * 2), float(i % 6))
+            for i in range(34)]
+    path = tmp_path / "r.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    page = tmp_path / "r.html"
+    assert CliRunner().invoke(cli, ["report", str(path), "--labels", "label", "--html", str(page)]).exit_code == 0
+    html = page.read_text()
+    assert "too few labelled answers (4) for meaningful figures" in html  # gan: 4 answers
+    assert html.count("too few labelled answers") == 1 + 1  # the question, and its topic
+
+
+@pytest.mark.browser
+def test_answer_filters_and_views_work_in_headless_chromium(results, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    binary = _chromium()
+    if binary is None:
+        pytest.skip("no Chromium binary found (install Debian's package: apt-get install -y chromium)")
+    path = _with_answers(results[0], tmp_path)
+    page = tmp_path / "report.html"
+    assert CliRunner().invoke(cli, ["report", str(path), "--labels", "label", "--html", str(page)]).exit_code == 0
+    url = page.resolve().as_uri()
+    records = [json.loads(x) for x in path.read_text().splitlines()]
+    labelled = [r for r in records if r["status"] == "graded" and isinstance(r["label"], float)]
+    flagged = sum(bool(r["flags"]) for r in labelled)
+    dom = _chrome(binary, tmp_path / "p1", "--dump-dom", f"{url}#flag=too_short")
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    assert f">{flagged} of 60 shown<" in dom.stdout  # the 60 labelled answers, the flagged ones left
+    rows = [r for r in dom.stdout.split("<tr ") if r.startswith('class="answer-row"')]
+    assert len(rows) == 60 and sum(' hidden=""' in r for r in rows) == 60 - flagged
+    line = next(i for i, r in enumerate(records, 1) if r.get("id") == "a7")
+    opened = _chrome(binary, tmp_path / "p2", "--dump-dom", f"{url}#a-{line}")
+    assert re.search(rf'<details class="answer" id="a-{line}"[^>]* open=""', opened.stdout)
+    assert len(re.findall(r'<details class="answer"[^>]* open=""', opened.stdout)) == 1
+    gap = _chrome(binary, tmp_path / "p3", "--dump-dom", f"{url}#gap=1")
+    big = sum(abs(r["score"] / 20 - r["label"]) >= 1 for r in labelled)
+    assert 0 < big < 60
+    assert f">{big} of 60 shown<" in gap.stdout

@@ -137,7 +137,7 @@ def run_batch(grader: Grader, input_path: Path, output: Path, *, columns: Column
 
         def flush() -> None:
             requests = [p for p in pending if isinstance(p, GradeRequest)]
-            chunk_results = grader.grade_many(requests)
+            chunk_results = _with_answers(grader.grade_many(requests), requests)
             if on_chunk:
                 on_chunk(chunk_results, [r.answer for r in requests])
             graded = iter(chunk_results)
@@ -169,6 +169,14 @@ def run_batch(grader: Grader, input_path: Path, output: Path, *, columns: Column
                 output.unlink(missing_ok=True)
             raise
     return stats
+
+
+def _with_answers(results: list[GradeResult], requests: list[GradeRequest]) -> list[GradeResult]:
+    """Each result carries its answer for reports; the evidence spans index the cleaned text, so that is
+    the text kept."""
+    for result, request in zip(results, requests, strict=True):
+        result.answer = request.cleaned().answer
+    return results
 
 
 def _write(out: TextIO, output: Path, results: list[GradeResult]) -> None:

@@ -247,6 +247,8 @@ class GradeResult(BaseModel):
     summary: str = ""
     error: str | None = None
     label: float | str | None = Field(None, description="Human label passed through from the input.")
+    answer: str | None = Field(None, description="The answer graded (batch results carry it, so that a "
+                               "report can show it with its evidence spans); null in API responses.")
     feedback: Feedback | None = Field(None, description="LLM feedback, when asked for (or why there is none).")
     calibrated_score: float | None = Field(None, description="The score mapped to the user's own scale by a "
                                            "calibration (`dlgrader calibrate`); absent without one.")

@@ -3,7 +3,10 @@
 ``build_report`` streams a results JSONL (as written by ``dlgrader batch``) once, keeping only counters
 and one small row per labelled answer, so it handles 100,000-answer files. Human labels come from a field
 of the results (``--labels label``) or from another file joined by id. A bad label (text in a numeric
-column, a missing value) is reported with its line and left out; it never stops the report.
+column, a missing value) is reported with its line and left out; it never stops the report. A second
+label column (``--labels a,b``) adds the agreement between the two people, the yardstick for the grader's.
+A second pass fetches the full records of the answers worth opening (the largest disagreements, or the
+flagged and lowest-scored without labels; at most ``ANSWER_PANELS``) for the HTML page's answer views.
 The HTML page is in ``report_html``.
 """
 
@@ -29,6 +32,9 @@ GROUP_RESAMPLES = 200  # per question/topic intervals: many small groups, fewer 
 MAX_LISTED_ISSUES = 500
 SCATTER_POINTS = 4000
 UNKNOWN_TOPIC = "(not in bank)"
+ANSWER_PANELS = 300  # answers the HTML page shows in full, with their evidence
+MIN_GROUP_FIGURES = 10  # below this many labelled answers a question's or topic's figures are not shown
+CONFUSION_BINS = 11  # at most this many grade bins per axis (finer scales are binned)
 
 
 @dataclass
@@ -87,6 +93,24 @@ class Disagreement:
 
 
 @dataclass
+class SecondOpinion:
+    """A second person's labels (``--labels a,b``): how the grader and the first person compare with them."""
+
+    column: str
+    n: int  # answers both people labelled
+    grader: Agreement  # the grader against the second person
+    humans: Agreement  # the first person against the second: the yardstick
+
+
+@dataclass
+class Confusion:
+    """Counts of (human label bin, grader bin) over the labelled answers."""
+
+    bins: list[str]
+    counts: list[list[int]]  # counts[label bin][grader bin]
+
+
+@dataclass
 class LabelSummary:
     """Agreement with human labels (present only when labels were asked for)."""
 
@@ -100,6 +124,45 @@ class LabelSummary:
     disagreements: list[Disagreement]
     mean_label: float | None = None
     points: list[tuple[float, float]] = field(default_factory=list, repr=False)
+    raw_overall: Agreement | None = None  # before calibration, when the results carry calibrated scores
+    confusion: Confusion | None = None
+    second: SecondOpinion | None = None
+
+
+@dataclass
+class EvidenceView:
+    index: int
+    text: str
+    verdict: str
+    weight: str
+    similarity: float | None
+    start: int | None
+    end: int | None
+
+
+@dataclass
+class AnswerView:
+    """One answer as the HTML page opens it: its text, each key point's evidence span, verdicts, flags."""
+
+    line: int
+    id: str | None
+    question_id: str
+    question: str
+    topic: str
+    score: float
+    grade: float | None
+    calibrated: float | None
+    label: float | None
+    prediction: float | None  # the grader's value on the label scale (with labels)
+    answer: str | None  # None: the results file does not carry it (written before answers were kept)
+    summary: str
+    flags: list[str]
+    key_points: list[EvidenceView]
+    misconceptions: list[tuple[str, str]]  # (wrong belief, correction)
+
+    @property
+    def gap(self) -> float | None:
+        return None if self.prediction is None or self.label is None else self.prediction - self.label
 
 
 @dataclass
@@ -120,6 +183,8 @@ class Report:
     unknown_questions: dict[str, int] = field(default_factory=dict)
     invalid_reasons: list[str] = field(default_factory=list)
     labels: LabelSummary | None = None
+    answers: list[AnswerView] = field(default_factory=list, repr=False)
+    answers_total: int = 0  # graded answers the panels were chosen from
 
     @property
     def graded(self) -> int:
@@ -133,7 +198,8 @@ class Report:
                 "sd": statistics.pstdev(self.scores)}
 
     def to_dict(self) -> dict[str, object]:
-        data = {k: v for k, v in asdict(self).items() if k not in ("scores", "labels", "topics", "questions")}
+        data = {k: v for k, v in asdict(self).items()
+                if k not in ("scores", "labels", "topics", "questions", "answers")}
         data.update(graded=self.graded, score_stats=self.score_stats,
                     topics=[_group_dict(g) for g in self.topics],
                     questions=[_group_dict(g) for g in self.questions],
@@ -146,6 +212,10 @@ class Report:
                 "overall": lab.overall.as_dict() if lab.overall else None, "issue_count": lab.issue_count,
                 "issues": [asdict(i) for i in lab.issues],
                 "disagreements": [{**asdict(d), "gap": d.gap} for d in lab.disagreements],
+                "raw_overall": lab.raw_overall.as_dict() if lab.raw_overall else None,
+                "confusion": asdict(lab.confusion) if lab.confusion else None,
+                "second": {"column": lab.second.column, "n": lab.second.n, "grader": lab.second.grader.as_dict(),
+                           "humans": lab.second.humans.as_dict()} if lab.second else None,
             }
         return data
 
@@ -192,6 +262,7 @@ class _Row:
     calibrated: float | None
     calibrated_scale: str | None
     features: list[float]  # what a learned calibration reads (dlgrader.learned)
+    second: float | None = None  # a second person's label (--labels a,b), when usable
 
 
 @dataclass
@@ -208,12 +279,13 @@ class _Accumulator:
     rows: list[_Row] = field(default_factory=list)
     issues: list[LabelIssue] = field(default_factory=list)
     issue_count: int = 0
+    graded_lines: list[tuple[int, float, bool]] = field(default_factory=list)  # (line, score, flagged)
 
     def topic_of(self, question_id: str) -> str:
         q = self.bank.get(question_id) if self.bank is not None else None
         return q.topic if q is not None else UNKNOWN_TOPIC
 
-    def add(self, line: int, record: dict[str, object], label: object) -> None:
+    def add(self, line: int, record: dict[str, object], label: object, second: object = _NOT_ASKED) -> None:
         status = str(record.get("status"))
         self.by_status[status] += 1
         rid = None if record.get("id") is None else str(record["id"])
@@ -234,10 +306,11 @@ class _Accumulator:
         raw_flags = record.get("flags")
         flags = [f.get("code") for f in raw_flags if isinstance(f, dict)] if isinstance(raw_flags, list) else []
         group.flagged += bool(flags)
+        self.graded_lines.append((line, score, bool(flags)))
         self.flags.update(str(c) for c in flags)
         self._key_points(qid, record.get("key_points") or [])
         if label is not _NOT_ASKED:
-            self._label(line, rid, qid, group.title, score, label, record)
+            self._label(line, rid, qid, group.title, score, label, record, second)
 
     def _key_points(self, qid: str, points: object) -> None:
         for kp in points if isinstance(points, list) else []:
@@ -251,7 +324,7 @@ class _Accumulator:
             entry.missed += kp.get("verdict") in ("missing", "contradicted")
 
     def _label(self, line: int, rid: str | None, qid: str, title: str, score: float, label: object,
-               record: dict[str, object]) -> None:
+               record: dict[str, object], second: object) -> None:
         where = label.where if isinstance(label, _Sourced) else None
         value = parse_label(label.value if isinstance(label, _Sourced) else label)
         if isinstance(value, str):
@@ -262,13 +335,22 @@ class _Accumulator:
         cal = record.get("calibrated_score")
         self.rows.append(_Row(line, rid, qid, title or qid, score, value,
                               float(cal) if isinstance(cal, int | float) else None,
-                              str(record.get("calibrated_scale") or "") or None, record_features(record)))
+                              str(record.get("calibrated_scale") or "") or None, record_features(record),
+                              _second_value(second)))
+
+
+def _second_value(value: object) -> float | None:
+    parsed = parse_label(value.value if isinstance(value, _Sourced) else value)
+    return None if isinstance(parsed, str) else parsed
 
 
 def read_results(path: Path, bank: Bank | None, *, labels: str | None = None,
-                 labels_file: Path | None = None, id_column: str = "id") -> _Accumulator:
+                 labels_file: Path | None = None, id_column: str = "id",
+                 second_label: str | None = None) -> _Accumulator:
     """One streaming pass over a results file."""
     external = read_label_file(labels_file, labels or "label", id_column=id_column) if labels_file else None
+    external_second = read_label_file(labels_file, second_label, id_column=id_column) \
+        if labels_file and second_label else None
     acc = _Accumulator(bank)
     for line, record in iter_records(path):
         if isinstance(record, str) or "status" not in record:
@@ -282,7 +364,11 @@ def read_results(path: Path, bank: Bank | None, *, labels: str | None = None,
                              else f"not in {labels_file.name}")
         elif labels:
             label = record.get(labels, _MISSING)
-        acc.add(line, record, label)
+        second: object = _NOT_ASKED
+        if second_label:
+            second = external_second.get(str(record.get("id")), (None, _MISSING))[1] \
+                if external_second is not None else record.get(second_label, _MISSING)
+        acc.add(line, record, label, second)
     if not sum(acc.by_status.values()):
         raise InputError(f"{path} holds no grading results")
     return acc
@@ -315,12 +401,13 @@ def _agreement_by(rows: list[_Row], preds: np.ndarray, key, scale: Scale) -> dic
                 float(labels[idx].mean())) for k, idx in members.items()}
 
 
-def _label_summary(acc: _Accumulator, column: str, scale: Scale | None, top: int) -> LabelSummary:
+def _label_summary(acc: _Accumulator, column: str, scale: Scale | None, top: int,
+                   second_column: str | None = None) -> LabelSummary:
     rows = acc.rows
     scale, calibrated = _scale_for(rows, scale)
     scores = np.array([r.score for r in rows])
-    preds = np.array([r.calibrated for r in rows], dtype=float) if calibrated else \
-        scale.low + scores / 100.0 * (scale.high - scale.low)
+    raw = scale.low + scores / 100.0 * (scale.high - scale.low)
+    preds = np.array([r.calibrated for r in rows], dtype=float) if calibrated else raw
     labels = np.array([r.label for r in rows])
     overall = agreement(preds, labels, scale) if rows else None
     for qid, (agr, mean_label) in _agreement_by(rows, preds, lambda r: r.question_id, scale).items():
@@ -333,7 +420,34 @@ def _label_summary(acc: _Accumulator, column: str, scale: Scale | None, top: int
     return LabelSummary(column=column, scale=scale, prediction=how, n=len(rows), overall=overall,
                         issues=acc.issues, issue_count=acc.issue_count, disagreements=disagreements,
                         mean_label=float(labels.mean()) if rows else None,
-                        points=[(float(preds[i]), float(labels[i])) for i in range(0, len(rows), step)])
+                        points=[(float(preds[i]), float(labels[i])) for i in range(0, len(rows), step)],
+                        raw_overall=agreement(raw, labels, scale) if calibrated and rows else None,
+                        confusion=confusion(preds, labels, scale) if rows else None,
+                        second=_second_opinion(rows, preds, scale, second_column) if second_column else None)
+
+
+def _second_opinion(rows: list[_Row], preds: np.ndarray, scale: Scale, column: str) -> SecondOpinion | None:
+    both = [i for i, r in enumerate(rows) if r.second is not None]
+    if not both:
+        return None
+    second = np.array([rows[i].second for i in both], dtype=float)
+    first = np.array([rows[i].label for i in both], dtype=float)
+    return SecondOpinion(column=column, n=len(both), grader=agreement(preds[both], second, scale),
+                         humans=agreement(first, second, scale))
+
+
+def confusion(preds: np.ndarray, labels: np.ndarray, scale: Scale) -> Confusion:
+    """Both values binned on the label scale: its own steps, or ``CONFUSION_BINS`` equal bins when finer."""
+    steps = int(round((scale.high - scale.low) / scale.step)) + 1
+    n_bins = min(steps, CONFUSION_BINS)
+    width = (scale.high - scale.low) / max(n_bins - 1, 1)
+
+    def bin_of(values: np.ndarray) -> np.ndarray:
+        return np.clip(np.rint((values - scale.low) / width), 0, n_bins - 1).astype(int)
+
+    counts = np.zeros((n_bins, n_bins), dtype=int)
+    np.add.at(counts, (bin_of(labels), bin_of(preds)), 1)
+    return Confusion(bins=[f"{scale.low + i * width:g}" for i in range(n_bins)], counts=counts.tolist())
 
 
 def _topics(acc: _Accumulator, labels: LabelSummary | None) -> list[Group]:
@@ -355,22 +469,88 @@ def _topics(acc: _Accumulator, labels: LabelSummary | None) -> list[Group]:
     return sorted(topics.values(), key=lambda g: (-g.n, g.key))
 
 
-def _attach_summaries(path: Path, disagreements: list[Disagreement]) -> None:
-    wanted = {d.line: d for d in disagreements}
-    if not wanted:
-        return
+def _panel_lines(acc: _Accumulator, labels: LabelSummary | None, limit: int) -> list[int]:
+    """The answers worth opening: the largest disagreements with labels, else flagged then lowest-scored."""
+    if labels is not None and acc.rows:
+        s, calibrated = labels.scale, labels.prediction == "calibrated_score"
+        gaps = [(abs((r.calibrated if calibrated and r.calibrated is not None
+                      else s.low + r.score / 100 * (s.high - s.low)) - r.label), -r.line, r.line) for r in acc.rows]
+        return [line for *_, line in heapq.nlargest(limit, gaps)]
+    return [line for line, _, _ in heapq.nsmallest(limit, acc.graded_lines, key=lambda t: (not t[2], t[1], t[0]))]
+
+
+def _number(value: object) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _answer_view(line: int, record: dict[str, object], acc: _Accumulator, labels: LabelSummary | None,
+                 label_of: dict[int, _Row]) -> AnswerView:
+    qid = str(record.get("question_id"))
+    row = label_of.get(line)
+    prediction = None
+    if labels is not None and row is not None:
+        s = labels.scale
+        prediction = row.calibrated if labels.prediction == "calibrated_score" and row.calibrated is not None \
+            else s.low + row.score / 100 * (s.high - s.low)
+    points = []
+    for kp in record.get("key_points") or []:  # type: ignore[attr-defined]
+        if not isinstance(kp, dict):
+            continue
+        found = kp.get("evidence")
+        evidence: dict[str, object] = found if isinstance(found, dict) else {}
+        points.append(EvidenceView(int(kp.get("index", 0)), str(kp.get("text", "")), str(kp.get("verdict", "")),
+                                   str(kp.get("weight", "core")), _number(kp.get("similarity")),
+                                   _int(evidence.get("start")), _int(evidence.get("end"))))
+    flags = [str(f.get("code")) for f in record.get("flags") or [] if isinstance(f, dict)]  # type: ignore[attr-defined]
+    misconceptions = [(str(m.get("text", "")), str(m.get("correction", "")))
+                      for m in record.get("misconceptions") or [] if isinstance(m, dict)]  # type: ignore[attr-defined]
+    answer = record.get("answer")
+    return AnswerView(line=line, id=None if record.get("id") is None else str(record.get("id")), question_id=qid,
+                      question=str(record.get("question") or ""), topic=acc.topic_of(qid),
+                      score=_number(record.get("score")) or 0.0, grade=_number(record.get("grade")),
+                      calibrated=_number(record.get("calibrated_score")),
+                      label=row.label if row is not None else None, prediction=prediction,
+                      answer=answer if isinstance(answer, str) else None, summary=str(record.get("summary") or ""),
+                      flags=flags, key_points=points, misconceptions=misconceptions)
+
+
+def _int(value: object) -> int | None:
+    return int(value) if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _second_pass(path: Path, acc: _Accumulator, labels: LabelSummary | None, panels: int) -> list[AnswerView]:
+    """Summaries for the disagreements, and the chosen answers in full, in the order they were chosen."""
+    chosen = _panel_lines(acc, labels, panels)
+    wanted = set(chosen)
+    disagreements = {d.line: d for d in labels.disagreements} if labels is not None else {}
+    if not wanted and not disagreements:
+        return []
+    label_of = {r.line: r for r in acc.rows}
+    views: dict[int, AnswerView] = {}
     for line, record in iter_records(path):
-        if line in wanted and isinstance(record, dict):
-            wanted[line].summary = str(record.get("summary") or "")
+        if not isinstance(record, dict):
+            continue
+        if line in disagreements:
+            disagreements[line].summary = str(record.get("summary") or "")
+        if line in wanted:
+            views[line] = _answer_view(line, record, acc, labels, label_of)
+    return [views[line] for line in chosen if line in views]
 
 
 def build_report(path: Path, bank: Bank | None, *, labels: str | None = None, labels_file: Path | None = None,
-                 id_column: str = "id", scale: Scale | None = None, top: int = 10) -> Report:
-    """Summarise a results file; with ``labels``, measure agreement with the human labels."""
-    acc = read_results(path, bank, labels=labels, labels_file=labels_file, id_column=id_column)
-    label_summary = _label_summary(acc, labels or "label", scale, top) if (labels or labels_file) else None
-    if label_summary is not None:
-        _attach_summaries(path, label_summary.disagreements)
+                 id_column: str = "id", scale: Scale | None = None, top: int = 10,
+                 panels: int = ANSWER_PANELS) -> Report:
+    """Summarise a results file; with ``labels`` ("a" or "a,b" for two people), measure agreement with the
+    human labels."""
+    first, _, second = (labels or "").partition(",")
+    first, second = first.strip(), second.strip()
+    if "," in second:
+        raise InputError(f"--labels {labels!r}: give one label column, or two as 'first,second'")
+    acc = read_results(path, bank, labels=first or None, labels_file=labels_file, id_column=id_column,
+                       second_label=second or None)
+    label_summary = _label_summary(acc, first or "label", scale, top, second or None) \
+        if (first or labels_file) else None
+    answers = _second_pass(path, acc, label_summary, panels)
     histogram = [0] * 10
     grades: Counter[str] = Counter()
     for s in acc.scores:
@@ -385,7 +565,7 @@ def build_report(path: Path, bank: Bank | None, *, labels: str | None = None, la
         topics=_topics(acc, label_summary),
         questions=sorted(acc.questions.values(), key=lambda g: (g.mean_score or 0.0, g.key)),
         missed=missed, flags=dict(acc.flags.most_common()), unknown_questions=dict(acc.unknown.most_common()),
-        invalid_reasons=acc.invalid, labels=label_summary,
+        invalid_reasons=acc.invalid, labels=label_summary, answers=answers, answers_total=len(acc.graded_lines),
     )
 
 

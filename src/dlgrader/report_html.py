@@ -1,12 +1,15 @@
-"""The HTML page of ``dlgrader report``: self-contained (inline CSS and SVG charts, no script, no network)."""
+"""The HTML page of ``dlgrader report``: one self-contained file (inline CSS, SVG charts and a small script
+for the answer filters; nothing from the network). Without the script every answer stays listed; with it
+the filters work, and their state lives in the address (``#topic=cnn&gap=1``) so a view can be shared."""
 
 from __future__ import annotations
 
 import html
+from collections.abc import Sequence
 from pathlib import Path
 
-from dlgrader.metrics import Scale
-from dlgrader.report import Group, LabelSummary, Report
+from dlgrader.metrics import Agreement, Scale
+from dlgrader.report import MIN_GROUP_FIGURES, AnswerView, Group, LabelSummary, Report
 
 
 def esc(value: object) -> str:
@@ -21,7 +24,29 @@ text-align:left;vertical-align:top}th{background:#f6f6f6}td.n{text-align:right;f
 .charts{display:flex;flex-wrap:wrap;gap:18px}.chart{background:#fbfbfb;border:1px solid #e4e4e4}
 .bar{fill:#4878a8}.bar2{fill:#e08a3c}.point{fill:#4878a8;fill-opacity:.35}.axis{stroke:#888}
 .grid{stroke:#e3e3e3}.ident{stroke:#c33;stroke-dasharray:4 3}text{font-size:11px;fill:#444}
-.muted{color:#777}.warn{color:#a33}"""
+.muted{color:#777}.warn{color:#a33}
+.note{color:#555;font-size:13px}td.diag{background:#e4efe4;font-weight:bold}td.off2{background:#f8e4e4}
+mark{padding:0 1px;border-radius:2px}mark.covered{background:#cfe8cf}mark.partial{background:#fbeec0}
+mark.contradicted{background:#f4c7c7}.kp-covered{color:#276b27}.kp-partial{color:#8a6a00}
+.kp-missing{color:#777}.kp-contradicted{color:#a33;font-weight:bold}
+details.answer{border:1px solid #ddd;border-radius:4px;margin:8px 0;padding:6px 10px}
+details.answer[open]{background:#fcfcfc}details.answer summary{cursor:pointer}
+.answer-text{white-space:pre-wrap;border-left:3px solid #ccd;padding:4px 8px;margin:6px 0}
+.filters{display:flex;flex-wrap:wrap;gap:12px;align-items:end;margin:8px 0}.filters label{font-size:13px}
+.filters select,.filters input{display:block;font:inherit;padding:2px 4px}"""
+
+METRIC_NOTES = {
+    "pearson": "Linear correlation of the grader's value with the label, -1 to 1: does a higher grade go with a "
+               "higher label? Above 0.7 is strong; two trained people typically agree at 0.6-0.9.",
+    "spearman": "Correlation of the two rankings, -1 to 1: would the grader order the answers as the person "
+                "did? Read it like Pearson, without assuming a straight-line relation.",
+    "qwk": "Quadratic weighted kappa on the scale's steps, -1 to 1: exact agreement beyond chance, large "
+           "disagreements weighing most. 0 is chance; above 0.6 is substantial.",
+    "mae": "Mean absolute error, in label units: how far off a grade is on average. Lower is better; compare "
+           "with the scale's step.",
+    "rmse": "Root mean squared error, in label units: like MAE, but a few large misses weigh more. Lower is "
+            "better.",
+}
 
 
 def _svg(chart_id: str, title: str, width: int, height: int, body: list[str]) -> str:
@@ -105,10 +130,11 @@ def svg_scatter(points: list[tuple[float, float]], scale: Scale) -> str:
     return _svg("chart-scatter", "Grader versus human", w, h, body)
 
 
-def _table(headers: list[str], rows: list[list[object]], numeric: set[int] | None = None) -> str:
+def _table(headers: list[str], rows: Sequence[Sequence[object]], numeric: set[int] | None = None) -> str:
     numeric = numeric or set()
     head = "".join(f"<th>{esc(h)}</th>" for h in headers)
-    body = "".join("<tr>" + "".join(f'<td{" class=n" if i in numeric else ""}>{esc(c)}</td>'
+    body = "".join("<tr>" + "".join(f'<td{" class=n" if i in numeric else ""}>'
+                                    f'{c if isinstance(c, _Raw) else esc(c)}</td>'
                                     for i, c in enumerate(r)) + "</tr>" for r in rows)
     return f"<table><tr>{head}</tr>{body}</table>" if rows else '<p class="muted">none</p>'
 
@@ -117,32 +143,83 @@ def _f(value: float | None, digits: int = 1) -> str:
     return "n/a" if value is None else f"{value:.{digits}f}"
 
 
-def _agreement_rows(groups: list[Group]) -> list[list[object]]:
-    out = []
+def _agreement_rows(groups: list[Group], *, with_title: bool) -> list[list[object]]:
+    """Agreement per group; a group with too few labelled answers gets a warning instead of figures."""
+    out: list[list[object]] = []
     for g in groups:
         a = g.agreement
         if a is None:
             continue
-        out.append([g.key, g.title if g.title != g.key else "", a.n, _f(g.mean_label, 2), str(a.pearson),
-                     str(a.spearman), str(a.qwk), str(a.mae), str(a.rmse)])
+        lead: list[object] = [g.key, g.title] if with_title else [g.key]
+        if a.n < MIN_GROUP_FIGURES:
+            out.append([*lead, a.n, _f(g.mean_label, 2),
+                        f"too few labelled answers ({a.n}) for meaningful figures (needs {MIN_GROUP_FIGURES})",
+                        "", "", "", ""])
+            continue
+        out.append([*lead, a.n, _f(g.mean_label, 2), str(a.pearson), str(a.spearman), str(a.qwk), str(a.mae),
+                    str(a.rmse)])
     return out
 
 
-def _labels_html(lab: LabelSummary, topics: list[Group], questions: list[Group]) -> list[str]:
+def _metrics_table(lab: LabelSummary) -> str:
+    a = lab.overall
+    assert a is not None
+    heads = ["metric", f"grader vs {lab.column} [95% CI]"]
+    extra: list[tuple[str, Agreement]] = []
+    if lab.raw_overall is not None:
+        extra.append(("before calibration (raw score rescaled)", lab.raw_overall))
+    if lab.second is not None:
+        extra.append((f"grader vs {lab.second.column}", lab.second.grader))
+        extra.append((f"{lab.column} vs {lab.second.column} (people)", lab.second.humans))
+    heads += [name for name, _ in extra] + ["what it says"]
+    rows = [[m, str(getattr(a, m)), *(str(getattr(e, m)) for _, e in extra), METRIC_NOTES[m]]
+            for m in ("pearson", "spearman", "qwk", "mae", "rmse")]
+    return _table(heads, rows)
+
+
+def _confusion_html(lab: LabelSummary) -> str:
+    c = lab.confusion
+    if c is None:
+        return ""
+    head = "".join(f"<th>{esc(b)}</th>" for b in c.bins)
+    body = []
+    for i, (name, row) in enumerate(zip(c.bins, c.counts, strict=True)):
+        cells = []
+        for j, n in enumerate(row):
+            cls = ' class="n diag"' if i == j else ' class="n off2"' if abs(i - j) >= 2 and n else ' class="n"'
+            cells.append(f"<td{cls}>{n}</td>")
+        body.append(f"<tr><th>{esc(name)}</th>{''.join(cells)}</tr>")
+    return ('<h2>Grade versus label</h2><p class="note">Rows: the human label; columns: the grader\'s value, '
+            'both rounded to the scale. The diagonal is exact agreement; red cells are two or more bins apart.</p>'
+            f'<table id="confusion"><tr><th>label \\ grader</th>{head}</tr>{"".join(body)}</table>')
+
+
+def _labels_html(lab: LabelSummary, topics: list[Group], questions: list[Group], linked: set[int]) -> list[str]:
     out = [f"<h2>Agreement with human labels</h2><p>Label column <b>{esc(lab.column)}</b>, scale "
            f"{esc(lab.scale)}; {lab.n} graded answers with a usable label. Grader value compared: "
            f"{esc(lab.prediction)}. Intervals: bootstrap 95%.</p>"]
+    if lab.second is not None:
+        out.append(f'<p class="note">Second label column <b>{esc(lab.second.column)}</b> on {lab.second.n} of '
+                   "these answers: the people's agreement with each other is the yardstick for the grader's.</p>")
     if lab.overall is not None:
-        a = lab.overall
-        out.append(_table(["metric", "value [95% CI]"], [[m, str(getattr(a, m))] for m in
-                                                          ("pearson", "spearman", "qwk", "mae", "rmse")]))
-    heads = ["key", "question", "n", "mean label", "Pearson", "Spearman", "QWK", "MAE", "RMSE"]
-    out.append("<h2>Agreement per topic</h2>" + _table(heads, _agreement_rows(topics), {2}))
-    out.append("<h2>Agreement per question</h2>" + _table(heads, _agreement_rows(questions), {2}))
+        out.append(_metrics_table(lab))
+    if lab.overall is not None and lab.n < MIN_GROUP_FIGURES * 3:
+        out.append(f'<p class="warn">Only {lab.n} labelled answers: the intervals are wide; read the figures '
+                   "as a first impression.</p>")
+    out.append(_confusion_html(lab))
+    heads = ["n", "mean label", "Pearson", "Spearman", "QWK", "MAE", "RMSE"]
+    out.append("<h2>Agreement per topic</h2>" + _table(["topic", *heads], _agreement_rows(topics, with_title=False),
+                                                       {1}))
+    out.append("<h2>Agreement per question</h2>" + _table(["id", "question", *heads],
+                                                          _agreement_rows(questions, with_title=True), {2}))
+    rows = []
+    for d in lab.disagreements:
+        link = f'<a href="#a-{d.line}">open</a>' if d.line in linked else ""
+        rows.append([d.line, d.id, d.question_id, f"{d.score:g}", f"{d.prediction:.2f}", f"{d.label:g}",
+                     f"{d.gap:+.2f}", d.summary, _Raw(link)])
     out.append("<h2>Largest disagreements</h2>" + _table(
-        ["line", "id", "question", "score", "grader", "human", "gap", "grader's summary"],
-        [[d.line, d.id, d.question_id, f"{d.score:g}", f"{d.prediction:.2f}", f"{d.label:g}", f"{d.gap:+.2f}",
-          d.summary] for d in lab.disagreements], {0, 3, 4, 5, 6}))
+        ["line", "id", "question", "score", "grader", "human", "gap", "grader's summary", "answer"], rows,
+        {0, 3, 4, 5, 6}))
     if lab.issue_count:
         shown = f" (first {len(lab.issues)})" if len(lab.issues) < lab.issue_count else ""
         out.append(f'<h2 class="warn">Label problems: {lab.issue_count}{shown}</h2>'
@@ -150,8 +227,140 @@ def _labels_html(lab: LabelSummary, topics: list[Group], questions: list[Group])
     return out
 
 
+class _Raw(str):
+    """Markup a table cell carries as is (everything else is escaped)."""
+
+
+_VERDICT_RANK = {"contradicted": 3, "covered": 2, "partial": 1}
+
+
+def highlight(answer: str, view: AnswerView) -> str:
+    """The answer with each key point's evidence span marked (class = the strongest verdict over it)."""
+    owners: list[list[int]] = [[] for _ in answer]
+    for kp in view.key_points:
+        if kp.start is None or kp.end is None or kp.verdict not in _VERDICT_RANK:
+            continue
+        for i in range(max(kp.start, 0), min(kp.end, len(answer))):
+            owners[i].append(kp.index)
+    verdict = {kp.index: kp.verdict for kp in view.key_points}
+    parts: list[str] = []
+    i = 0
+    while i < len(answer):
+        j = i
+        while j < len(answer) and owners[j] == owners[i]:
+            j += 1
+        text = esc(answer[i:j])
+        if owners[i]:
+            best = max(owners[i], key=lambda k: _VERDICT_RANK[verdict[k]])
+            names = ", ".join(f"key point {k + 1}" for k in owners[i])
+            parts.append(f'<mark class="{verdict[best]}" title="{esc(names)}">{text}</mark>')
+        else:
+            parts.append(text)
+        i = j
+    return "".join(parts)
+
+
+def _answer_panel(v: AnswerView) -> str:
+    attrs = _filter_attrs(v)
+    gap = f", gap {v.gap:+.2f}" if v.gap is not None else ""
+    label = f", label {v.label:g}" if v.label is not None else ""
+    head = (f"<summary><b>line {v.line}</b> {esc(v.id or '')} · {esc(v.question_id)} · score {v.score:g}"
+            f"{esc(label)}{esc(gap)}{' · flags: ' + esc(', '.join(v.flags)) if v.flags else ''}</summary>")
+    body = [f"<p><b>Question</b> ({esc(v.topic)}): {esc(v.question)}</p>"]
+    if v.answer is None:
+        body.append('<p class="muted">The results file does not carry the answer text (written by an older '
+                    "dlgrader): re-run the batch to see the evidence in place.</p>")
+    else:
+        body.append(f'<div class="answer-text">{highlight(v.answer, v)}</div>')
+    figures = [f"score {v.score:g}/100"]
+    if v.grade is not None:
+        figures.append(f"grade {v.grade:g}/5")
+    if v.calibrated is not None:
+        figures.append(f"calibrated {v.calibrated:g}")
+    if v.prediction is not None and v.label is not None:
+        figures.append(f"grader {v.prediction:.2f} vs label {v.label:g}")
+    body.append(f"<p>{esc(' · '.join(figures))}</p>")
+    items = []
+    for kp in v.key_points:
+        sim = f" (similarity {kp.similarity:.2f})" if kp.similarity is not None else ""
+        items.append(f'<li class="kp-{esc(kp.verdict)}"><b>{esc(kp.verdict)}</b> · {esc(kp.weight)} · '
+                     f"{esc(kp.text)}{esc(sim)}</li>")
+    body.append(f"<ol>{''.join(items)}</ol>" if items else "")
+    for text, correction in v.misconceptions:
+        body.append(f'<p class="warn">Misconception: {esc(text)}<br>Correction: {esc(correction)}</p>')
+    if v.flags:
+        body.append(f"<p>Flags: {esc(', '.join(v.flags))}</p>")
+    if v.summary:
+        body.append(f'<p class="note">{esc(v.summary)}</p>')
+    return f'<details class="answer" id="a-{v.line}" {attrs}>{head}{"".join(body)}</details>'
+
+
+def _filter_attrs(v: AnswerView) -> str:
+    gap = "" if v.gap is None else f"{abs(v.gap):.3f}"
+    return (f'data-topic="{esc(v.topic)}" data-question="{esc(v.question_id)}" '
+            f'data-flags="{esc(" ".join(v.flags))}" data-gap="{gap}"')
+
+
+def _answers_html(report: Report) -> str:
+    views = report.answers
+    if not views:
+        return ""
+    labelled = report.labels is not None
+    chosen = "the largest disagreements first" if labelled else "flagged answers first, then the lowest scores"
+    topics = sorted({v.topic for v in views})
+    questions = sorted({v.question_id for v in views})
+    flags = sorted({f for v in views for f in v.flags})
+
+    def select(name: str, label: str, values: list[str]) -> str:
+        options = "".join(f'<option value="{esc(x)}">{esc(x)}</option>' for x in values)
+        return f'<label>{label}<select id="f-{name}"><option value="">all</option>{options}</select></label>'
+
+    controls = [select("topic", "topic", topics), select("question", "question", questions),
+                select("flag", "flag", flags)]
+    if labelled:
+        controls.append('<label>gap at least<input id="f-gap" type="number" min="0" step="0.5" value="0"></label>')
+    rows = []
+    for v in views:
+        text = (v.answer or "")[:160] + ("…" if v.answer and len(v.answer) > 160 else "")
+        cells = [f'<a href="#a-{v.line}">{v.line}</a>', esc(v.id or ""), esc(v.question_id), esc(v.topic),
+                 f"{v.score:g}", "" if v.label is None else f"{v.label:g}",
+                 "" if v.gap is None else f"{v.gap:+.2f}", esc(", ".join(v.flags)), esc(text)]
+        rows.append(f'<tr class="answer-row" {_filter_attrs(v)}>' + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+    heads = "".join(f"<th>{h}</th>" for h in ("line", "id", "question", "topic", "score", "label", "gap", "flags",
+                                              "answer"))
+    return (f'<h2 id="answers">Answers</h2><p class="note">{len(views)} of {report.answers_total} graded answers, '
+            f"{chosen}. Open one to see each key point's evidence marked in the answer (green: covered, yellow: "
+            'partly, red: contradicted).</p>'
+            f'<div class="filters">{"".join(controls)}<span id="f-count" class="note"></span></div>'
+            f'<table id="answer-table"><tr>{heads}</tr>{"".join(rows)}</table>'
+            + "".join(_answer_panel(v) for v in views) + f"<script>{_SCRIPT}</script>")
+
+
+# Filters rows and panels by data attributes; keeps the state in the address; opens a panel it points at.
+_SCRIPT = """(function(){
+var names=['topic','question','flag','gap'];
+function get(n){var e=document.getElementById('f-'+n);return e?e.value:'';}
+function read(){var h=new URLSearchParams(location.hash.slice(1));names.forEach(function(n){
+var e=document.getElementById('f-'+n);if(e&&h.has(n))e.value=h.get(n);});return h;}
+function keep(el){var t=get('topic'),q=get('question'),f=get('flag'),g=parseFloat(get('gap')||'0');
+if(t&&el.dataset.topic!==t)return false;if(q&&el.dataset.question!==q)return false;
+if(f&&el.dataset.flags.split(' ').indexOf(f)<0)return false;
+if(g>0&&!(parseFloat(el.dataset.gap)>=g))return false;return true;}
+function apply(){var shown=0,all=document.querySelectorAll('.answer-row');
+all.forEach(function(r){var k=keep(r);r.hidden=!k;if(k)shown++;});
+document.querySelectorAll('details.answer').forEach(function(d){d.hidden=!keep(d);});
+document.getElementById('f-count').textContent=shown+' of '+all.length+' shown';}
+function save(){var h=new URLSearchParams();names.forEach(function(n){var v=get(n);if(v&&v!=='0')h.set(n,v);});
+history.replaceState(null,'','#'+h.toString());apply();}
+function openTarget(){var m=/^#a-(\\d+)$/.exec(location.hash);if(m){var d=document.getElementById('a-'+m[1]);
+if(d){d.open=true;d.scrollIntoView();}return true;}return false;}
+names.forEach(function(n){var e=document.getElementById('f-'+n);if(e)e.addEventListener('input',save);});
+window.addEventListener('hashchange',function(){if(!openTarget()){read();apply();}});
+if(!openTarget())read();apply();})();"""
+
+
 def render_html(report: Report) -> str:
-    """The report as one HTML page with inline SVG charts."""
+    """The report as one HTML page with inline SVG charts and the answer views."""
     st = report.score_stats
     lab = report.labels
     charts = [svg_histogram(report.histogram), svg_topics(report.topics, lab.scale if lab else None)]
@@ -160,7 +369,8 @@ def render_html(report: Report) -> str:
     status = ", ".join(f"{n} {k}" for k, n in sorted(report.by_status.items()))
     parts = [
         f"<h1>dlgrader report</h1><p>{esc(report.source)}: <b>{report.total}</b> results ({esc(status)}). "
-        f"Score mean {_f(st['mean'])}, median {_f(st['median'])}, sd {_f(st['sd'])}.</p>",
+        f"Score mean {_f(st['mean'])}, median {_f(st['median'])}, sd {_f(st['sd'])}."
+        + (' <a href="#answers">Open the answers</a>.' if report.answers else "") + "</p>",
         '<div class="charts">' + "".join(charts) + "</div>",
         "<h2>Grades (0-5)</h2>" + _table(list(report.grades), [list(report.grades.values())]),
         "<h2>Per topic</h2>" + _table(
@@ -185,8 +395,10 @@ def render_html(report: Report) -> str:
         parts.append("<h2>Unreadable lines</h2>"
                      + _table(["line", "problem"], [[u.line, u.reason] for u in report.unreadable], {0}))
     if lab is not None:
-        parts.extend(_labels_html(lab, report.topics, report.questions))
-    return ('<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>dlgrader report</title>'
+        parts.extend(_labels_html(lab, report.topics, report.questions, {v.line for v in report.answers}))
+    parts.append(_answers_html(report))
+    return ('<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
+            '<meta name="viewport" content="width=device-width, initial-scale=1"><title>dlgrader report</title>'
             f"<style>{_CSS}</style></head><body>{''.join(parts)}</body></html>\n")
 
 

@@ -75,17 +75,20 @@ def _echo_issues(issues, count: int, limit: int = 10) -> None:
 @click.command("report")
 @click.argument("results", type=_RESULTS)
 @click.option("--labels", metavar="COLUMN",
-              help="Field holding the human label (batch writes it as 'label').")
+              help="Field holding the human label (batch writes it as 'label'); two as A,B for two graders.")
 @_labels_options
 @click.option("--html", "html_path", type=_OUT, help="Write a self-contained HTML report with charts.")
 @click.option("--csv", "csv_path", type=_OUT, help="Write per-topic and per-question figures as CSV.")
 @click.option("--json", "json_path", type=_OUT, help="Write the whole summary as JSON.")
 @click.option("--top", default=10, show_default=True,
               help="How many missed key points / disagreements to list.")
+@click.option("--answers", "panels", default=300, show_default=True, type=click.IntRange(0),
+              help="How many answers the HTML page shows in full (largest disagreements first).")
 def report(results: Path, labels: str | None, labels_file: Path | None, id_column: str, scale: str | None,
-           html_path: Path | None, csv_path: Path | None, json_path: Path | None, top: int) -> None:
+           html_path: Path | None, csv_path: Path | None, json_path: Path | None, top: int, panels: int) -> None:
     """Summarise a batch results file: scores, topics, questions, missed key points, flags; with
-    --labels, agreement with human grades (Pearson, Spearman, QWK, MAE, RMSE, bootstrap 95% CIs)."""
+    --labels, agreement with human grades (Pearson, Spearman, QWK, MAE, RMSE, bootstrap 95% CIs).
+    --labels a,b takes two people's labels: the grader is compared with both, and the people with each other."""
     from dlgrader.report import build_report, write_csv, write_json
     from dlgrader.report_html import write_html
 
@@ -93,7 +96,7 @@ def report(results: Path, labels: str | None, labels_file: Path | None, id_colum
         raise click.UsageError("--labels-file needs --labels COLUMN (the column to read there)")
     try:
         report_ = build_report(results, _bank(), labels=labels, labels_file=labels_file, id_column=id_column,
-                               scale=_scale(scale), top=top)
+                               scale=_scale(scale), top=top, panels=panels)
     except InputError as exc:
         raise click.ClickException(str(exc)) from exc
     _echo_report(report_)
@@ -150,8 +153,17 @@ def _echo_labels(lab) -> None:
     click.echo(f"\nagreement with '{lab.column}' ({lab.n} labelled answers; scale {lab.scale}; "
                f"grader value: {lab.prediction}; bootstrap 95% CI):")
     if lab.overall is not None:
+        extra = []
+        if lab.raw_overall is not None:
+            extra.append(("before calibration", lab.raw_overall))
+        if lab.second is not None:
+            extra += [(f"vs {lab.second.column}", lab.second.grader),
+                      (f"{lab.column} vs {lab.second.column}", lab.second.humans)]
+        if extra:
+            click.echo(f"  {'metric':<9} {'grader':<26} " + " ".join(f"{name:<26}" for name, _ in extra))
         for name in ("pearson", "spearman", "qwk", "mae", "rmse"):
-            click.echo(f"  {name:<9} {getattr(lab.overall, name)}")
+            cells = " ".join(f"{str(getattr(a, name)):<26}" for _, a in extra)
+            click.echo(f"  {name:<9} {str(getattr(lab.overall, name)):<26} {cells}".rstrip())
     if lab.disagreements:
         click.echo("largest disagreements (line, id, grader, human):")
         for d in lab.disagreements:
