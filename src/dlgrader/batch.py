@@ -37,31 +37,36 @@ class BatchStats:
     by_status: dict[str, int] = field(default_factory=dict)
 
     def count(self, result: GradeResult) -> None:
+        self.count_status(result.status)
+
+    def count_status(self, status: str) -> None:
         self.total += 1
-        self.by_status[result.status] = self.by_status.get(result.status, 0) + 1
-        self.graded += result.status == "graded"
-        self.unknown += result.status == "unknown_question"
-        self.invalid += result.status == "invalid"
+        self.by_status[status] = self.by_status.get(status, 0) + 1
+        self.graded += status == "graded"
+        self.unknown += status == "unknown_question"
+        self.invalid += status == "invalid"
 
 
 def to_request(number: int, record: dict[str, object] | str, columns: Columns) -> GradeRequest | GradeResult:
-    """A GradeRequest, or an ``invalid`` result that says what is wrong with the line."""
+    """A GradeRequest, or an ``invalid`` result that says what is wrong with the line (``number`` 0: a
+    record without a line, a Parquet row, named by its id)."""
     rid = record_id(number, record, columns)
+    where = f"line {number}" if number > 0 else f"record {rid}"
     if isinstance(record, str):
-        return GradeResult(status="invalid", id=rid, error=f"line {number}: {record}")
+        return GradeResult(status="invalid", id=rid, error=f"{where}: {record}")
     answer = record.get(columns.answer)
     label = passed_label(record.get(columns.label))
     if answer is None:
         return GradeResult(status="invalid", id=rid, label=label,
-                           error=f"line {number}: missing '{columns.answer}'")
+                           error=f"{where}: missing '{columns.answer}'")
     if not isinstance(answer, str):
         return GradeResult(status="invalid", id=rid, label=label,
-                           error=f"line {number}: '{columns.answer}' must be text")
+                           error=f"{where}: '{columns.answer}' must be text")
     qid = record.get(columns.question_id)
     question = record.get(columns.question)
     if qid in (None, "") and question in (None, ""):
         return GradeResult(status="invalid", id=rid, label=label,
-                           error=f"line {number}: give '{columns.question_id}' or '{columns.question}'")
+                           error=f"{where}: give '{columns.question_id}' or '{columns.question}'")
     return GradeRequest(answer=answer, question_id=str(qid) if qid not in (None, "") else None,
                         question=str(question) if question not in (None, "") else None, id=rid, label=label)
 
@@ -179,11 +184,20 @@ def _with_answers(results: list[GradeResult], requests: list[GradeRequest]) -> l
     return results
 
 
+def result_line(result: GradeResult) -> str:
+    """A result as one line of a results file (the same bytes from either engine)."""
+    return result.model_dump_json(exclude_none=True)
+
+
 def _write(out: TextIO, output: Path, results: list[GradeResult]) -> None:
+    write_lines(out, output, [result_line(r) for r in results])
+
+
+def write_lines(out: TextIO, output: Path, lines: list[str]) -> None:
     """One write and one fsync per chunk: a killed run leaves whole lines plus at most one partial line,
     which the next run cuts off before appending."""
     try:
-        out.write("".join(r.model_dump_json(exclude_none=True) + "\n" for r in results))
+        out.write("".join(line + "\n" for line in lines))
         out.flush()
         os.fsync(out.fileno())
     except OSError as exc:
