@@ -89,3 +89,21 @@ def test_a_ranker_fitted_on_other_features_is_stale(grader, session_index_dir: P
     assert stale_reason(session_index_dir, grader.bank, grader.embedder) is None
     monkeypatch.setattr(index_module, "RANKER_VERSION", index_module.RANKER_VERSION + 1)
     assert "ranker_version changed" in (stale_reason(session_index_dir, grader.bank, grader.embedder) or "")
+
+
+def test_the_saved_trees_predict_what_scikit_learn_predicts(tmp_path: Path) -> None:
+    import numpy as np
+
+    from dlgrader.match_ranker import FEATURES, MatchRanker, TreeEnsemble, _model
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(600, len(FEATURES)))
+    y = (x[:, 0] + 0.5 * x[:, 3] * x[:, 5] + rng.normal(scale=0.5, size=600)) > 0
+    model = _model().fit(x, y)
+    probe = rng.normal(size=(300, len(FEATURES)))
+    probe[::7, 2] = np.nan  # a missing value follows the side the tree learned for it
+    ranker = MatchRanker(TreeEnsemble.from_sklearn(model), 0.6, {"note": "test"})
+    ranker.save(tmp_path / "ranker.npz")
+    loaded = MatchRanker.load(tmp_path / "ranker.npz")
+    assert loaded.threshold == 0.6 and loaded.report == {"note": "test"}
+    assert np.allclose(loaded.probabilities(probe.tolist()), model.predict_proba(probe)[:, 1], atol=1e-12)

@@ -4,7 +4,7 @@ Three indexes, one row per text, all inner-product over L2-normalised vectors (s
 
 - ``questions``: each question's text, its aliases and the typed questions of ``corpus/matching/``, for
   matching a free-text question (with the ranker of ``match_ranker``, fitted at build time and saved as
-  ``ranker.pkl`` when the bank has typed questions enough to fit it);
+  ``ranker.npz`` when the bank has typed questions enough to fit it);
 - ``keypoints``: every key point, the units the grader scores an answer against;
 - ``references``: reference answers and source excerpts, for telling an off-topic answer apart.
 
@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import pickle
 import shutil
 import tempfile
 import time
@@ -40,7 +39,7 @@ INDEX_FORMAT = 3  # 2: misconception vectors; 3: typed questions and the match r
 HNSW_THRESHOLD = 50_000
 KINDS = ("questions", "keypoints", "references")  # searched with FAISS
 LOOKUP_KINDS = ("misconceptions",)
-RANKER_FILE = "ranker.pkl"  # only looked up by question: vectors without a FAISS index
+RANKER_FILE = "ranker.npz"  # only looked up by question: vectors without a FAISS index
 
 
 @dataclass(frozen=True)
@@ -97,7 +96,8 @@ class BankIndex:
         self.rows = rows
         self._indexes = indexes
         self._vectors = vectors
-        self.ranker = ranker
+        self._ranker = ranker
+        self._ranker_file: Path | None = None  # a saved ranker, read on first use
         self._ranker_vectors: Vectors | None = None
         self._kp_slices: dict[str, slice] = {}
         self._mc_slices: dict[str, slice] = {}
@@ -132,6 +132,22 @@ class BankIndex:
 
     def question_vector(self, question_id: str) -> np.ndarray:
         return self._vectors["questions"][self._question_row[question_id]]
+
+    @property
+    def ranker(self) -> MatchRanker | None:
+        """The match ranker, read on first use (grading by question id never needs it)."""
+        if self._ranker is None and self._ranker_file is not None:
+            path, self._ranker_file = self._ranker_file, None
+            try:
+                self._ranker = MatchRanker.load(path)
+            except (OSError, ValueError, KeyError, TypeError) as exc:
+                log.warning("cannot read the match ranker %s (%s): matching falls back to the term check; "
+                            "`dlgrader index build --force` rebuilds it", path, exc)
+        return self._ranker
+
+    @ranker.setter
+    def ranker(self, value: MatchRanker | None) -> None:
+        self._ranker, self._ranker_file = value, None
 
     def ranker_vectors(self) -> Vectors:
         """The vectors the match ranker's features read, with each row's entry (built on first use)."""
@@ -192,16 +208,19 @@ class BankIndex:
             rows = {kind: [Row(**r) for r in raw_rows[kind]] for kind in (*KINDS, *LOOKUP_KINDS)}
             indexes = {kind: faiss.read_index(str(directory / f"{kind}.faiss")) for kind in KINDS}
             vectors = {kind: np.load(directory / f"{kind}.npy") for kind in (*KINDS, *LOOKUP_KINDS)}
-            ranker = MatchRanker.load(directory / RANKER_FILE) if manifest.get("ranker") else None
-        except (OSError, ValueError, KeyError, TypeError, RuntimeError, AttributeError, ImportError,
-                pickle.UnpicklingError) as exc:
+            if manifest.get("ranker") and not (directory / RANKER_FILE).is_file():
+                raise ValueError(f"{RANKER_FILE} is missing")
+        except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
             raise IndexError_(f"cannot read the index in {directory}: {exc}") from exc
-        return cls(manifest, rows, indexes, vectors, ranker)
+        index = cls(manifest, rows, indexes, vectors)
+        if manifest.get("ranker"):
+            index._ranker_file = directory / RANKER_FILE
+        return index
 
 
 def expected_manifest(bank: Bank, embedder: Embedder) -> dict[str, object]:
-    """The manifest fields an index must carry to be used with this bank and embedder (the ranker is a
-    pickled scikit-learn model: another scikit-learn version refits it)."""
+    """The manifest fields an index must carry to be used with this bank and embedder (another scikit-learn
+    version refits the ranker: its trees could differ)."""
     return {"format": INDEX_FORMAT, "model": embedder.model_id, "backend": embedder.backend,
             "dim": embedder.dim, "corpus_hash": bank.content_hash, "scikit_learn": _sklearn_version(),
             "ranker_version": RANKER_VERSION}

@@ -11,13 +11,14 @@ It learns from the bank's own texts: each alias and typed question (``Bank.typed
 its own row left out of the index, against the typed questions the bank does not answer as negatives. The
 acceptance threshold is chosen on out-of-fold predictions (folds grouped by entry): the lowest that keeps
 ``MAX_OUT_OF_BANK_ACCEPTED`` of the out-of-bank questions or fewer matched, maximising right matches minus
-``WRONG_COST`` times wrong ones. Fitted when the index is built, saved beside it.
+``WRONG_COST`` times wrong ones. Fitted when the index is built (scikit-learn), saved beside it as plain
+arrays (``TreeEnsemble``), read back without scikit-learn.
 """
 
 from __future__ import annotations
 
+import json
 import math
-import pickle
 import re
 from collections import Counter
 from dataclasses import dataclass
@@ -32,7 +33,7 @@ from dlgrader.models import Question
 
 # Bump whenever a feature's computation changes: the index records it, and a ranker fitted on other
 # features is refitted rather than fed values it never saw.
-RANKER_VERSION = 1
+RANKER_VERSION = 2  # 2: trees saved as arrays
 CANDIDATES = 8
 MIN_EXAMPLES = 200  # in-bank typed questions and aliases needed to fit a ranker at all
 MIN_OUT_OF_BANK = 40  # and out-of-bank ones: without them no threshold can be chosen honestly
@@ -174,29 +175,86 @@ def candidate_features(asked: str, vector: np.ndarray, vecs: Vectors, texts: Ent
     return out
 
 
+class TreeEnsemble:
+    """A fitted gradient-boosted classifier as plain arrays, evaluated with numpy.
+
+    Loading scikit-learn costs about a second and 80 MB, too much for ``dlgrader grade -q`` to pay before
+    its first answer, and a pickle would tie the file to one scikit-learn version; the trees themselves are
+    a few thousand numbers. ``from_sklearn`` copies them out of a ``HistGradientBoostingClassifier``
+    (numeric splits: ``x <= threshold`` goes left, a missing value where ``missing_left`` says)."""
+
+    ARRAYS = ("feature", "threshold", "left", "right", "leaf", "value", "missing_left", "roots")
+
+    def __init__(self, arrays: dict[str, np.ndarray], baseline: float) -> None:
+        self.arrays = arrays
+        self.baseline = baseline
+        self.depth = int(arrays["depth"]) if "depth" in arrays else 64
+
+    @classmethod
+    def from_sklearn(cls, model: Any) -> TreeEnsemble:
+        parts: dict[str, list[np.ndarray]] = {k: [] for k in cls.ARRAYS if k != "roots"}
+        roots, offset, depth = [], 0, 0
+        for (predictor,) in model._predictors:  # one tree per iteration for a binary classifier
+            nodes = predictor.nodes
+            if nodes["is_categorical"].any():
+                raise ValueError("categorical splits are not supported")
+            roots.append(offset)
+            parts["feature"].append(nodes["feature_idx"].astype(np.int64))
+            parts["threshold"].append(nodes["num_threshold"].astype(np.float64))
+            parts["left"].append(nodes["left"].astype(np.int64) + offset)
+            parts["right"].append(nodes["right"].astype(np.int64) + offset)
+            parts["leaf"].append(nodes["is_leaf"].astype(bool))
+            parts["value"].append(nodes["value"].astype(np.float64))
+            parts["missing_left"].append(nodes["missing_go_to_left"].astype(bool))
+            depth = max(depth, int(nodes["depth"].max()))
+            offset += len(nodes)
+        arrays = {k: np.concatenate(v) for k, v in parts.items()}
+        arrays["roots"] = np.asarray(roots, dtype=np.int64)
+        arrays["depth"] = np.asarray(depth + 1)
+        return cls(arrays, float(np.ravel(model._baseline_prediction)[0]))
+
+    def probabilities(self, x: np.ndarray) -> np.ndarray:
+        a = self.arrays
+        x = np.atleast_2d(np.asarray(x, dtype=np.float64))
+        node = np.broadcast_to(a["roots"], (len(x), len(a["roots"]))).copy()
+        rows = np.arange(len(x))[:, None]
+        for _ in range(self.depth):
+            leaf = a["leaf"][node]
+            if leaf.all():
+                break
+            values = x[rows, a["feature"][node]]
+            left = np.where(np.isnan(values), a["missing_left"][node], values <= a["threshold"][node])
+            node = np.where(leaf, node, np.where(left, a["left"][node], a["right"][node]))
+        raw = self.baseline + a["value"][node].sum(axis=1)
+        return 1.0 / (1.0 + np.exp(-raw))
+
+
 class MatchRanker:
     """A fitted ranker: P(this candidate is the asked entry) and the threshold to accept the best one."""
 
-    def __init__(self, model: Any, threshold: float, report: dict[str, object]) -> None:
-        self.model = model
+    def __init__(self, trees: TreeEnsemble, threshold: float, report: dict[str, object]) -> None:
+        self.trees = trees
         self.threshold = threshold
         self.report = report
 
     def probabilities(self, features: list[list[float]]) -> np.ndarray:
-        return self.model.predict_proba(np.asarray(features, dtype=np.float64))[:, 1]
+        return self.trees.probabilities(np.asarray(features, dtype=np.float64))
 
     def save(self, path: Path) -> None:
-        path.write_bytes(pickle.dumps({"features": FEATURES, "model": self.model, "threshold": self.threshold,
-                                       "report": self.report}))
+        meta = json.dumps({"features": FEATURES, "threshold": self.threshold, "baseline": self.trees.baseline,
+                           "report": self.report})
+        with path.open("wb") as fh:  # a file handle: np.savez would add ".npz" to a name without it
+            np.savez(fh, meta=np.asarray(meta), **self.trees.arrays)  # type: ignore[arg-type]
 
     @classmethod
     def load(cls, path: Path) -> MatchRanker:
-        """Raises ValueError when the file is not a ranker for these features (the index is then rebuilt)."""
-        # The file is written by this program into the index folder, next to the FAISS files it trusts alike.
-        data = pickle.loads(path.read_bytes())  # noqa: S301
-        if not isinstance(data, dict) or tuple(data.get("features", ())) != FEATURES:
+        """Raises ValueError (or OSError) when the file is not a ranker for these features."""
+        with np.load(path, allow_pickle=False) as data:
+            meta = json.loads(str(data["meta"]))
+            arrays = {k: data[k] for k in (*TreeEnsemble.ARRAYS, "depth")}
+        if tuple(meta.get("features", ())) != FEATURES:
             raise ValueError(f"{path} was fitted on other features")
-        return cls(data["model"], float(data["threshold"]), dict(data["report"]))
+        return cls(TreeEnsemble(arrays, float(meta["baseline"])), float(meta["threshold"]), dict(meta["report"]))
 
 
 def _model() -> Any:
@@ -257,4 +315,4 @@ def fit_ranker(queries: list[tuple[str, np.ndarray, str | None, int | None]], ve
         "threshold": threshold, "out_of_fold": {k: round(v, 4) for k, v in table[threshold].items()},
         "folds": f"{FOLDS}-fold, grouped by entry",
     }
-    return MatchRanker(_model().fit(x, y), threshold, report)
+    return MatchRanker(TreeEnsemble.from_sklearn(_model().fit(x, y)), threshold, report)
