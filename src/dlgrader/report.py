@@ -261,13 +261,14 @@ class _Row:
     label: float
     calibrated: float | None
     calibrated_scale: str | None
-    features: list[float]  # what a learned calibration reads (dlgrader.learned)
+    features: list[float] | None  # what a learned calibration reads (dlgrader.learned); calibrate only
     second: float | None = None  # a second person's label (--labels a,b), when usable
 
 
 @dataclass
 class _Accumulator:
     bank: Bank | None
+    with_features: bool = False  # keep each labelled row's learned-calibration features (calibrate only)
     by_status: Counter[str] = field(default_factory=Counter)
     unreadable: list[LabelIssue] = field(default_factory=list)
     scores: list[float] = field(default_factory=list)
@@ -335,7 +336,8 @@ class _Accumulator:
         cal = record.get("calibrated_score")
         self.rows.append(_Row(line, rid, qid, title or qid, score, value,
                               float(cal) if isinstance(cal, int | float) else None,
-                              str(record.get("calibrated_scale") or "") or None, record_features(record),
+                              str(record.get("calibrated_scale") or "") or None,
+                              record_features(record) if self.with_features else None,
                               _second_value(second)))
 
 
@@ -346,12 +348,12 @@ def _second_value(value: object) -> float | None:
 
 def read_results(path: Path, bank: Bank | None, *, labels: str | None = None,
                  labels_file: Path | None = None, id_column: str = "id",
-                 second_label: str | None = None) -> _Accumulator:
+                 second_label: str | None = None, with_features: bool = False) -> _Accumulator:
     """One streaming pass over a results file."""
     external = read_label_file(labels_file, labels or "label", id_column=id_column) if labels_file else None
     external_second = read_label_file(labels_file, second_label, id_column=id_column) \
         if labels_file and second_label else None
-    acc = _Accumulator(bank)
+    acc = _Accumulator(bank, with_features=with_features)
     for line, record in iter_records(path):
         if isinstance(record, str) or "status" not in record:
             acc.unreadable.append(LabelIssue(line, None, record if isinstance(record, str)
@@ -459,22 +461,26 @@ def _topics(acc: _Accumulator, labels: LabelSummary | None) -> list[Group]:
         t.flagged += g.flagged
     if labels is not None and acc.rows:
         rows = acc.rows
-        calibrated = labels.prediction == "calibrated_score"
-        s = labels.scale
-        preds = np.array([r.calibrated if calibrated else s.low + r.score / 100 * (s.high - s.low)
-                          for r in rows], dtype=float)
+        preds = np.array([_prediction(r, labels) for r in rows], dtype=float)
         for topic, (agr, mean_label) in _agreement_by(
-                rows, preds, lambda r: acc.questions[r.question_id].topic, s).items():
+                rows, preds, lambda r: acc.questions[r.question_id].topic, labels.scale).items():
             topics[topic].agreement, topics[topic].mean_label = agr, mean_label
     return sorted(topics.values(), key=lambda g: (-g.n, g.key))
+
+
+def _prediction(row: _Row, labels: LabelSummary) -> float:
+    """The grader's value compared with a label: the calibrated score when the results carry one, else the
+    raw score stretched onto the label scale."""
+    if labels.prediction == "calibrated_score" and row.calibrated is not None:
+        return row.calibrated
+    s = labels.scale
+    return s.low + row.score / 100 * (s.high - s.low)
 
 
 def _panel_lines(acc: _Accumulator, labels: LabelSummary | None, limit: int) -> list[int]:
     """The answers worth opening: the largest disagreements with labels, else flagged then lowest-scored."""
     if labels is not None and acc.rows:
-        s, calibrated = labels.scale, labels.prediction == "calibrated_score"
-        gaps = [(abs((r.calibrated if calibrated and r.calibrated is not None
-                      else s.low + r.score / 100 * (s.high - s.low)) - r.label), -r.line, r.line) for r in acc.rows]
+        gaps = [(abs(_prediction(r, labels) - r.label), -r.line, r.line) for r in acc.rows]
         return [line for *_, line in heapq.nlargest(limit, gaps)]
     return [line for line, _, _ in heapq.nsmallest(limit, acc.graded_lines, key=lambda t: (not t[2], t[1], t[0]))]
 
@@ -487,11 +493,7 @@ def _answer_view(line: int, record: dict[str, object], acc: _Accumulator, labels
                  label_of: dict[int, _Row]) -> AnswerView:
     qid = str(record.get("question_id"))
     row = label_of.get(line)
-    prediction = None
-    if labels is not None and row is not None:
-        s = labels.scale
-        prediction = row.calibrated if labels.prediction == "calibrated_score" and row.calibrated is not None \
-            else s.low + row.score / 100 * (s.high - s.low)
+    prediction = _prediction(row, labels) if labels is not None and row is not None else None
     points = []
     for kp in record.get("key_points") or []:  # type: ignore[attr-defined]
         if not isinstance(kp, dict):
@@ -586,10 +588,11 @@ class LabelledSample:
 def labelled_sample(path: Path, *, labels: str, labels_file: Path | None = None,
                     id_column: str = "id") -> LabelledSample:
     """The graded, labelled answers of a results file (bad labels reported, not fatal)."""
-    acc = read_results(path, None, labels=labels, labels_file=labels_file, id_column=id_column)
+    acc = read_results(path, None, labels=labels, labels_file=labels_file, id_column=id_column,
+                       with_features=True)
     return LabelledSample([r.score for r in acc.rows], [r.label for r in acc.rows],
                           [r.group for r in acc.rows], acc.issues, acc.issue_count,
-                          [r.question_id for r in acc.rows], [r.features for r in acc.rows])
+                          [r.question_id for r in acc.rows], [r.features or [] for r in acc.rows])
 
 
 # ---------------------------------------------------------------- CSV
