@@ -48,7 +48,8 @@ def fuzz_server(grader, session_index_dir: Path, tmp_path_factory: pytest.TempPa
 OPERATIONS = [
     ("GET", "/healthz"), ("GET", "/readyz"), ("POST", "/v1/grade"), ("POST", "/v1/grade/batch"),
     ("GET", "/v1/questions"), ("GET", "/v1/questions/random"), ("GET", "/v1/questions/{question_id}"),
-    ("GET", "/v1/topics"),
+    ("GET", "/v1/topics"), ("GET", "/v1/practice/next"), ("POST", "/v1/practice/answers"),
+    ("POST", "/v1/practice/attempts/{attempt_id}/rating"), ("POST", "/v1/practice/reveal"), ("GET", "/v1/progress"),
 ]
 
 

@@ -47,12 +47,13 @@ def test_a_full_piped_session_prints_plain_text_and_stores_every_attempt(grader)
     partial = _opening(q[1].reference_answer, 1)
     poor = "I am not sure, it has something to do with data."
     script = "\n".join([
-        good, "", "ref", "",              # Q1: answer, then the reference on request, then next
-        "hint", partial, "",  "",         # Q2: a hint, then a one-sentence answer
-        "skip",                           # Q3
-        "ref",                            # Q4: show the reference instead of answering
-        "repeat", poor, "", "",           # Q5: repeat the question, then a poor answer
-        "quit",                           # Q6
+        good, "", "ref", "",              # Q1: answer; at the rating prompt the reference, then accept
+        "hint", partial, "", "2",         # Q2: a hint, a one-sentence answer, rating changed to Hard
+        "skip",                           # Q3: give up: the reference, rated Again
+        "ref",                            # Q4: the same, as "ref"
+        "repeat", poor, "", "",           # Q5: repeat the question, then a poor answer, rating accepted
+        good, "", "",                     # Q6: after three other questions, Q3 comes back
+        "quit",                           # Q3 again
     ]) + "\n"
     proc = subprocess.run([DLGRADER, "practice", "--count", "8"], input=script, capture_output=True,
                           text=True, env=_env(), timeout=240)
@@ -62,30 +63,35 @@ def test_a_full_piped_session_prints_plain_text_and_stores_every_attempt(grader)
     for i, question in enumerate(q[:6], 1):
         assert f"Question {i} of 8" in out and question.question in out
     assert "Question 7 of 8" not in out
-    assert out.count(q[4].question) >= 3  # asked, repeated, and in the result header
+    assert out.count(q[4].question) >= 3  # asked, repeated, and above its result
+    assert "Again: you missed this one earlier in this session" in out
+    assert out.count(q[2].question) >= 2
     assert "finish with an empty line (or Ctrl-D)" in out
     assert f"Hint: {gist(q[1].key_points[0].text)}" in out
-    assert "Skipped." in out
-    assert out.count("Reference answer:") == 2 and f"Reference answer: {q[3].reference_answer[:80]}" in out
+    assert out.count("Reference answer:") == 3 and f"Reference answer: {q[3].reference_answer[:80]}" in out
+    assert "Sources: " in out and "Q" in out.split("Sources: ")[1].splitlines()[0]
     assert "Score ███" in out and "/100" in out and "✔" in out and "✘" in out
-    assert "next review in" in out and "(1 hint: stored score" in out
-    assert "You quit: 3 graded" in out and "1 skipped, 1 revealed, 1 hint" in out
+    assert "Suggested rating: " in out and "(you changed it from " in out and "Rated Hard" in out
+    assert "next review in" in out and "1 hint: stored score" in out
+    assert "counts as not known" in out
+    assert "You quit: 4 graded" in out and "1 skipped, 1 revealed, 1 hint, 1 asked again" in out
 
     with _db() as conn:
-        rows = conn.execute("SELECT id, question_id, status, hints, score, credited_score, rating, answer "
-                            "FROM attempts ORDER BY id").fetchall()
+        rows = conn.execute("SELECT id, question_id, status, hints, score, credited_score, rating, answer, "
+                            "suggested_rating FROM attempts ORDER BY id").fetchall()
         assert [(r[1], r[2], r[3]) for r in rows] == [
             (q[0].id, "graded", 0), (q[1].id, "graded", 1), (q[2].id, "skipped", 0), (q[3].id, "revealed", 0),
-            (q[4].id, "graded", 0)]
+            (q[4].id, "graded", 0), (q[5].id, "graded", 0)]
         assert rows[0][7] == good and rows[4][7] == poor
         assert rows[0][4] == pytest.approx(grader.grade(good, question_id=q[0].id).score, abs=5)
         assert rows[0][4] > 80 > 20 > rows[4][4]
         assert rows[1][5] == pytest.approx(round(rows[1][4] * HINT_FACTOR, 1))
-        assert rows[3][6] == 1  # revealed before answering: rated Again
+        assert rows[1][6] == 2  # changed to Hard by the learner
+        assert rows[2][6] == rows[3][6] == 1  # gave up: rated Again
         n_kp = conn.execute("SELECT COUNT(*) FROM key_point_results").fetchone()[0]
-        assert n_kp == len(q[0].key_points) + len(q[1].key_points) + len(q[4].key_points)
+        assert n_kp == sum(len(x.key_points) for x in (q[0], q[1], q[4], q[5]))
         cards = {r[0] for r in conn.execute("SELECT question_id FROM cards")}
-        assert cards == {q[0].id, q[1].id, q[3].id, q[4].id}  # a skip leaves the schedule alone
+        assert cards == {x.id for x in q}
     conn.close()
 
     # --mode weakest starts from the lowest stored score: Q4 (revealed, credited 0) or Q5 (the poor answer).
@@ -125,7 +131,7 @@ def test_ctrl_d_submits_the_answer_typed_so_far_and_ends_the_session(grader):  #
     child.sendline(_opening(q[0].reference_answer, 2))
     child.sendline("")
     child.expect("next review in")
-    child.expect("Enter: next")
+    child.expect("Enter: accept")
     child.sendline("")
     child.expect("Question 2 of 3")
     child.expect("> ")
@@ -149,7 +155,7 @@ def test_ctrl_c_mid_answer_ends_cleanly_with_earlier_answers_saved(grader):  # t
     child.expect("> ")
     child.sendline(_opening(q[0].reference_answer, 2))
     child.sendline("")
-    child.expect("Enter: next")
+    child.expect("Enter: accept")
     child.sendline("")
     child.expect("Question 2 of 3")
     child.expect("> ")
@@ -292,7 +298,7 @@ def test_feedback_from_a_configured_endpoint_is_shown_after_the_offline_result_a
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
     assert len(server.requests) == 1
-    assert out.index("Score ") < out.index("Rated ") < out.index("LLM feedback")
+    assert out.index("Score ") < out.index("LLM feedback") < out.index("Suggested rating")
     assert "Strengths" in out and "Suggestion:" in out
     with _db() as conn:
         score, feedback = conn.execute("SELECT score, feedback FROM attempts").fetchone()

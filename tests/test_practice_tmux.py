@@ -81,11 +81,12 @@ def test_a_person_sees_the_question_score_bar_and_key_point_marks(grader, pane_f
     assert "Question 1 of 2" in screen and "cnn · " in screen and "finish with an empty line" in screen
 
     pane.type(answer, "")
-    screen = pane.wait_for(lambda s: "Enter: next" in s, "the graded result")
+    screen = pane.wait_for(lambda s: "Enter: accept" in s, "the graded result and the rating prompt")
     assert "Score █" in screen and "/100" in screen and "grade " in screen
     assert "✔" in screen  # key points covered by the reference sentences
     assert "✘" in screen or "◐" in screen  # two sentences do not cover everything
-    assert "evidence in your answer" in screen
+    assert "«" in screen  # evidence, trimmed to the words that match
+    assert "Suggested rating: " in screen and question.question in screen  # the question is still on screen
     assert "next review in" in screen
     coloured = pane.screen(colours=True)
     assert "\x1b[" in coloured  # a terminal gets colour, unlike a pipe

@@ -96,20 +96,119 @@ def test_repeated_good_answers_push_the_due_date_further(store):  # type: ignore
     assert store.cards()["q"].reviews == 4
 
 
-def test_hint_costs_credit_and_skip_leaves_the_schedule_alone(store):  # type: ignore[no-untyped-def]
+def test_hint_costs_credit_and_giving_up_counts_as_not_known(store):  # type: ignore[no-untyped-def]
     rec = store.record(question_id="q", status="graded", result=_result(100, ["covered"] * 3), hints=1,
                        now=T0)
     assert rec.credited_score == pytest.approx(100 * HINT_FACTOR)
     assert rec.rating == Rating.Good
     due_before = store.cards()["q"].due
     skipped = store.record(question_id="q", status="skipped", now=T0 + timedelta(minutes=1))
-    assert skipped.rating is None and skipped.due is None
-    assert store.cards()["q"].due == due_before
+    assert skipped.rating == Rating.Again and skipped.credited_score == 0
+    assert store.cards()["q"].due < due_before  # a skip is a failed review: the card comes back soon
     revealed = store.record(question_id="r", status="revealed", now=T0)
     assert revealed.rating == Rating.Again and revealed.credited_score == 0
     rows = list(store.attempts())
     assert [(r["status"], r["hints"], r["rating"]) for r in rows] == [
-        ("graded", 1, "Good"), ("revealed", 0, "Again"), ("skipped", 0, None)]
+        ("graded", 1, "Good"), ("revealed", 0, "Again"), ("skipped", 0, "Again")]
+
+
+# ---------------------------------------------------------------- confirming and overriding ratings
+
+
+def test_overriding_the_rating_replays_the_review_from_the_card_before(store):  # type: ignore[no-untyped-def]
+    store.record(question_id="q", status="graded", result=_result(95, ["covered"] * 3), now=T0)
+    second = store.record(question_id="q", status="graded", result=_result(95, ["covered"] * 3),
+                          now=T0 + timedelta(days=3))
+    assert second.suggested == Rating.Easy
+    easy_due = store.cards()["q"].due
+    change = store.set_rating(second.attempt_id, Rating.Again)
+    assert change.overridden and change.suggested == Rating.Easy and change.rating == Rating.Again
+    card = store.cards()["q"]
+    assert card.due == change.due < easy_due and card.reviews == 2  # replaced, not added
+    # the same as if Again had been the rating in the first place
+    with ProgressStore.open(store.path.parent / "other") as fresh:
+        fresh.record(question_id="q", status="graded", result=_result(95, ["covered"] * 3), now=T0)
+        fresh.record(question_id="q", status="graded", result=_result(10, ["missing"] * 3),
+                     now=T0 + timedelta(days=3))
+        assert fresh.cards()["q"].due == change.due
+    back = store.set_rating(second.attempt_id, Rating.Easy)  # changed back: the original schedule
+    assert not back.overridden and store.cards()["q"].due == easy_due
+    rows = list(store.attempts())
+    assert (rows[1]["suggested_rating"], rows[1]["rating"]) == ("Easy", "Easy")
+
+
+def test_only_the_latest_review_of_ones_own_card_can_be_rerated(store):  # type: ignore[no-untyped-def]
+    from dlgrader.errors import AttemptNotFound, RatingLocked
+
+    first = store.record(question_id="q", status="graded", result=_result(80, ["covered"]), now=T0)
+    store.record(question_id="q", status="graded", result=_result(80, ["covered"]), now=T0 + timedelta(days=1))
+    with pytest.raises(RatingLocked, match="reviewed again since"):
+        store.set_rating(first.attempt_id, Rating.Hard)
+    mine = store.record(question_id="r", status="graded", result=_result(80, ["covered"]), now=T0,
+                        learner="alice")
+    with pytest.raises(AttemptNotFound):
+        store.set_rating(mine.attempt_id, Rating.Hard)  # the default learner's request
+    with pytest.raises(AttemptNotFound):
+        store.set_rating(9999, Rating.Hard)
+    assert store.set_rating(mine.attempt_id, Rating.Hard, learner="alice").rating == Rating.Hard
+
+
+def test_learners_have_separate_cards_and_summaries(store, grader):  # type: ignore[no-untyped-def]
+    store.record(question_id="dropout", status="graded", result=_result(90, ["covered"]), learner="alice")
+    store.record(question_id="gru", status="skipped", learner="bob")
+    assert set(store.cards("alice")) == {"dropout"} and set(store.cards("bob")) == {"gru"}
+    assert store.cards() == {}
+    alice = store.summary(grader.bank, learner="alice")
+    assert (alice.learner, alice.attempts, alice.graded, alice.questions_seen) == ("alice", 1, 1, 1)
+    assert [r["learner"] for r in store.attempts()] == ["alice", "bob"]
+    assert [r["question_id"] for r in store.attempts("bob")] == ["gru"]
+
+
+# ---------------------------------------------------------------- choosing the next card
+
+
+def test_next_card_brings_a_failed_card_back_after_three_other_questions(store):  # type: ignore[no-untyped-def]
+    ids = [f"q{i}" for i in range(8)]
+    now = T0
+    asked = []
+    for _ in range(7):
+        pick = store.next_card(ids, now=now, session_id="s1")
+        assert pick is not None
+        asked.append((pick.question_id, pick.reason))
+        failed = pick.question_id == "q0" and pick.reason == "new"
+        result = _result(10 if failed else 95, ["missing" if failed else "covered"] * 2)
+        store.record(question_id=pick.question_id, status="graded", result=result, session_id="s1", now=now)
+        now += timedelta(minutes=2)  # past FSRS's 1-minute learning step: the session rule still spaces it
+    assert asked == [("q0", "new"), ("q1", "new"), ("q2", "new"), ("q3", "new"), ("q0", "relearn"),
+                     ("q4", "new"), ("q5", "new")]
+    # another session does not relearn it early; once due, it is due for everyone
+    assert store.next_card(ids, now=now, session_id="s2").reason == "new"  # type: ignore[union-attr]
+
+
+def test_next_card_orders_due_then_new_then_learning_ahead(store):  # type: ignore[no-untyped-def]
+    store.record(question_id="a", status="graded", result=_result(95, ["covered"]), now=T0)
+    store.record(question_id="b", status="revealed", now=T0)  # again: due in minutes
+    pick = store.next_card(["a", "b", "c"], now=T0 + timedelta(minutes=30))
+    assert (pick.question_id, pick.reason) == ("b", "due")  # type: ignore[union-attr]
+    pick = store.next_card(["a", "b", "c"], now=T0 + timedelta(seconds=10))
+    assert (pick.question_id, pick.reason) == ("c", "new")  # type: ignore[union-attr]
+    pick = store.next_card(["a", "b"], now=T0 + timedelta(seconds=10))
+    assert (pick.question_id, pick.reason) == ("b", "ahead")  # type: ignore[union-attr]
+    assert store.next_card(["a"], now=T0 + timedelta(seconds=10)) is None
+    counts = store.queue_counts(["a", "b", "c"], now=T0 + timedelta(minutes=30))
+    assert (counts.due_now, counts.new, counts.learning) == (1, 1, 1)
+
+
+def test_history_has_one_entry_per_day_ending_today(store):  # type: ignore[no-untyped-def]
+    now = datetime.now(UTC)
+    store.record(question_id="a", status="graded", result=_result(60, ["covered"]), now=now - timedelta(days=2))
+    store.record(question_id="b", status="graded", result=_result(80, ["covered"]), now=now - timedelta(days=2))
+    store.record(question_id="c", status="skipped", now=now)
+    days = store.history(days=5, now=now)
+    assert [d.date for d in days][-1] == now.astimezone().date().isoformat() and len(days) == 5
+    two_ago = days[-3]
+    assert (two_ago.reviews, two_ago.graded, two_ago.mean_score) == (2, 2, 70.0)
+    assert (days[-1].reviews, days[-1].graded, days[-1].again, days[-1].mean_score) == (1, 0, 1, None)
 
 
 # ---------------------------------------------------------------- summary
@@ -173,7 +272,7 @@ def test_an_older_database_is_backed_up_and_migrated_without_losing_rows(tmp_pat
     path = tmp_path / "data" / "progress.db"
     _v1_database(path)
     with ProgressStore.open(path.parent) as store:
-        assert any("schema v1 to v2" in n for n in store.notices)
+        assert any(f"schema v1 to v{SCHEMA_VERSION}" in n for n in store.notices)
         rows = list(store.attempts())
         assert [(r["answer"], r["score"], r["status"]) for r in rows] == [
             ("old answer", 45.0, "graded"), ("better answer", 92.0, "graded")]
@@ -302,7 +401,7 @@ def test_progress_json_and_exports_show_stored_attempts(tmp_path: Path):
         s.record(question_id="perceptron", status="skipped")
     runner = CliRunner()
     summary = json.loads(runner.invoke(cli, ["progress", "--json"]).stdout)
-    assert (summary["attempts"], summary["graded"], summary["questions_seen"]) == (2, 1, 1)
+    assert (summary["attempts"], summary["graded"], summary["questions_seen"]) == (2, 1, 2)
     assert next(t for t in summary["topics"] if t["topic"] == "sequence_models")["seen"] == 1
     text = runner.invoke(cli, ["progress"])
     assert text.exit_code == 0 and "Mastery per topic" in text.stdout and "sequence_models" in text.stdout
@@ -312,6 +411,7 @@ def test_progress_json_and_exports_show_stored_attempts(tmp_path: Path):
     assert [(r["question_id"], r["topic"], r["status"]) for r in rows] == [
         ("gru", "sequence_models", "graded"), ("perceptron", "neural_network_basics", "skipped")]
     assert rows[0]["key_points"][1]["verdict"] == "missing"
+    assert (rows[0]["learner"], rows[0]["suggested_rating"], rows[1]["rating"]) == ("default", "Hard", "Again")
     out = tmp_path / "attempts.csv"
     result = runner.invoke(cli, ["progress", "export", "--format", "csv", "-o", str(out)])
     assert result.exit_code == 0 and "2 attempts written" in result.stderr

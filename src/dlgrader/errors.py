@@ -11,6 +11,8 @@
     ├── InputError             a user input (answer, batch line, file) is unusable
     ├── CalibrationError       a calibration cannot be fitted or applied
     ├── ProgressStoreError     the practice database cannot be opened or migrated
+    │   ├── AttemptNotFound         no such attempt (for this learner)
+    │   └── RatingLocked            the attempt's rating can no longer change
     └── FeedbackError          LLM feedback could not be produced
         ├── FeedbackUnavailable     no endpoint configured, or the endpoint failed
         └── FeedbackOutputError     the model's output stayed invalid after the allowed retries
@@ -72,6 +74,14 @@ class CalibrationError(DlgraderError):
 
 class ProgressStoreError(DlgraderError):
     """The practice progress database cannot be opened or migrated."""
+
+
+class AttemptNotFound(ProgressStoreError):
+    """No practice attempt with this id belongs to this learner."""
+
+
+class RatingLocked(ProgressStoreError):
+    """The attempt's rating can no longer change: its card has been reviewed again since."""
 
 
 class FeedbackError(DlgraderError):

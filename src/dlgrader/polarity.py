@@ -117,13 +117,13 @@ def polarity_conflict(key_point: str, evidence: str) -> str | None:
     kp_negated, ev_negated = negated_stems(key_point), negated_stems(evidence, topic=kp_stems)
     flipped = sorted((ev_negated & kp_stems) - kp_negated)
     if flipped:
-        return f"the answer negates '{flipped[0]}', which the reference asserts"
+        return f"the answer negates '{word_for(flipped[0], evidence)}', which the reference asserts"
     # The other direction needs two words: "without forcing them to exactly zero" is not contradicted by
     # "shrinks the weights towards zero", but "does not saturate for positive values" is by "saturates for
     # positive inputs".
     unflipped = sorted((kp_negated & ev_stems) - ev_negated)
     if len(unflipped) >= 2:
-        return f"the answer asserts '{unflipped[0]}', which the reference negates"
+        return f"the answer asserts '{word_for(unflipped[0], evidence)}', which the reference negates"
     numbers = number_conflict(key_point, evidence)
     if numbers:
         return numbers
@@ -131,8 +131,19 @@ def polarity_conflict(key_point: str, evidence: str) -> str | None:
         opposites = ANTONYMS.get(term, set()) & ev_stems
         present = ({term} | SYNONYMS.get(term, set())) & ev_stems
         if opposites and not present and not (opposites & kp_stems):
-            return f"says '{sorted(opposites)[0]}' where the reference says '{term}'"
+            opposite = sorted(opposites)[0]
+            return (f"says '{word_for(opposite, evidence)}' where the reference says "
+                    f"'{word_for(term, key_point)}'")
     return None
+
+
+def word_for(word_stem: str, text: str) -> str:
+    """The word of ``text`` that ``word_stem`` came from ("inferenc" -> "inference"): messages are read
+    by people, who should never see a stem."""
+    for word in re.findall(r"[A-Za-z0-9]+(?:-[A-Za-z0-9]+)*", text):
+        if stem(word.lower()) == word_stem:
+            return word
+    return word_stem
 
 
 _NUMBER = re.compile(r"(?<![\w.^])-?\d+(?:\.\d+)?%?")

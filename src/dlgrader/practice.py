@@ -1,12 +1,16 @@
-"""The practice loop: ask a question, read a multi-line answer, grade it, show it, store it, schedule it.
+"""The practice loop: ask a question, read a multi-line answer, grade it, show it, let the learner confirm
+or change the rating, store it, schedule it.
 
 The loop is driven through the streams it is given (a text input stream and a rich ``Console``) and a
 ``Grader`` factory, so tests run it end to end. The Grader is built in a background thread while the user
 reads the first question: the bank alone (fast) is enough to start.
 
-At the answer prompt a line holding only a command acts on it: ``hint``, ``skip``, ``ref`` (show the
-reference answer instead of answering), ``repeat``, ``quit``. An empty line (or Ctrl-D) ends the answer;
-Ctrl-D and Ctrl-C end the session; every attempt is committed as soon as it is graded.
+At the answer prompt a line holding only a command acts on it: ``hint``, ``skip`` or ``ref`` (give up: the
+reference is shown and the question counts as not known), ``repeat``, ``quit``. An empty line (or Ctrl-D)
+ends the answer. After the result the suggested rating is shown: Enter accepts it, one key (1-4 or a/h/g/e)
+changes it. A question failed in the session (rated Again) is asked again once three other questions have
+been asked, or at the end (at most twice). Ctrl-D and Ctrl-C end the session; every attempt is committed as
+soon as it is graded.
 """
 
 from __future__ import annotations
@@ -22,9 +26,19 @@ from rich.console import Console
 from rich.text import Text
 
 from dlgrader.loader import BackgroundLoader
-from dlgrader.progress import HINT_FACTOR, CardInfo, ProgressStore, Recorded
+from dlgrader.progress import (
+    DEFAULT_LEARNER,
+    HINT_FACTOR,
+    RELEARN_AFTER,
+    CardInfo,
+    ProgressStore,
+    Recorded,
+    rating_named,
+)
 
 if TYPE_CHECKING:
+    from fsrs import Rating
+
     from dlgrader.corpus.loader import Bank
     from dlgrader.models import GradeResult, Question
     from dlgrader.service import Grader
@@ -33,6 +47,10 @@ Mode = Literal["due", "random", "weakest"]
 COMMANDS = {"hint": "hint", ":hint": "hint", "skip": "skip", ":skip": "skip", "ref": "ref", ":ref": "ref",
             "reference": "ref", "show reference": "ref", "repeat": "repeat", ":repeat": "repeat",
             "quit": "quit", ":quit": "quit", ":q": "quit", "exit": "quit"}
+RATING_KEYS = {"1": "again", "2": "hard", "3": "good", "4": "easy", "a": "again", "h": "hard", "g": "good",
+               "e": "easy", "again": "again", "hard": "hard", "good": "good", "easy": "easy"}
+MAX_RELEARNS = 2
+"""A question failed in a session is asked again at most this many times in that session."""
 HINT_WORDS = 8
 ENDINGS = {"done": "All questions asked", "quit": "You quit", "Ctrl-D": "Input ended (Ctrl-D)",
            "Ctrl-C": "Interrupted (Ctrl-C)"}
@@ -48,6 +66,7 @@ class PracticeOptions:
     mode: Mode = "due"
     feedback: bool = False
     seed: int | None = None
+    learner: str = DEFAULT_LEARNER
 
 
 @dataclass
@@ -59,6 +78,8 @@ class SessionStats:
     skipped: int = 0
     revealed: int = 0
     hints: int = 0
+    relearned: int = 0
+    overridden: int = 0
     scores: list[float] = field(default_factory=list)
     ended_by: str = "done"
 
@@ -106,17 +127,18 @@ def gist(text: str, words: int = HINT_WORDS) -> str:
     return " ".join(parts[:words]) + (" …" if len(parts) > words else "")
 
 
+def plural(n: int, word: str) -> str:
+    """'1 day', '3 days'."""
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
 def when(due: datetime, now: datetime) -> str:
     """'in 10 minutes', 'in 3 days': how far away a due date is."""
     seconds = max(0.0, (due - now).total_seconds())
     for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
         if seconds >= size:
-            n = round(seconds / size)
-            return f"in {n} {unit}{'s' if n != 1 else ''}"
+            return f"in {plural(round(seconds / size), unit)}"
     return "now"
-
-
-# ---------------------------------------------------------------- the grader, loaded in the background
 
 
 # ---------------------------------------------------------------- the loop
@@ -137,19 +159,35 @@ class PracticeSession:
         self.loader = BackgroundLoader(grader_factory)
         self.session_id = uuid.uuid4().hex[:12]
         self.stats = SessionStats()
+        self._asked: list[str] = []
+        self._relearns: dict[str, int] = {}
+        self._order: list[Question] = []
         isatty = getattr(stdin, "isatty", None)
         self._echoed = bool(isatty and isatty())
 
     def run(self) -> SessionStats:
-        """Ask questions until ``count`` is reached, the user quits, or input ends."""
+        """Ask questions until ``count`` is reached (then the failed ones again), the user quits, or input
+        ends."""
         questions = filter_questions(self.bank, topic=self.options.topic, difficulty=self.options.difficulty)
-        order = plan(questions, self.store.cards(), mode=self.options.mode, now=self.clock(),
-                     rng=random.Random(self.options.seed))[: self.options.count]
+        if self.options.mode != "due":
+            self._order = plan(questions, self.store.cards(self.options.learner), mode=self.options.mode,
+                               now=self.clock(), rng=random.Random(self.options.seed))
+        self._ids = [q.id for q in questions]
         self.loader.start()
+        fresh = 0
         try:
-            for number, question in enumerate(order, 1):
+            while (step := self._next(fresh)) is not None:
+                question, relearn = step
                 self.stats.asked += 1
-                self._ask(question, number, len(order))
+                if relearn:
+                    self._relearns[question.id] = self._relearns.get(question.id, 0) + 1
+                    self.stats.relearned += 1
+                    heading = "Again: you missed this one earlier in this session"
+                else:
+                    fresh += 1
+                    heading = f"Question {fresh} of {self.options.count}"
+                self._asked.append(question.id)
+                self._ask(question, heading)
         except _EndSession as end:
             self.stats.ended_by = end.how
         except KeyboardInterrupt:
@@ -159,10 +197,42 @@ class PracticeSession:
         self.loader.settle()
         return self.stats
 
+    def _next(self, fresh: int) -> tuple[Question, bool] | None:
+        """The next question and whether it is relearning: a question failed in this session comes back
+        once RELEARN_AFTER others have been asked; fresh questions until ``count``; then the failed ones
+        that are left, whatever the gap, so that none ends the session unrevisited."""
+        failed = {q: n for q, n in self._failed_since().items() if self._relearns.get(q, 0) < MAX_RELEARNS}
+        ready = sorted((n, q) for q, n in failed.items() if n >= RELEARN_AFTER)
+        if ready:
+            return self.bank.by_id[ready[-1][1]], True
+        if fresh < self.options.count:
+            question = self._fresh()
+            if question is not None:
+                return question, False
+        if failed:
+            return self.bank.by_id[max((n, q) for q, n in failed.items())[1]], True
+        return None
+
+    def _failed_since(self) -> dict[str, int]:
+        """Questions rated Again in this session (their last rating), with how many were asked since."""
+        last: dict[str, int] = {}
+        for position, question_id in enumerate(self._asked):
+            last[question_id] = position
+        ratings = self.store.session_ratings(self.session_id, learner=self.options.learner)
+        return {q: len(self._asked) - 1 - p for q, p in last.items() if ratings.get(q) == 1}
+
+    def _fresh(self) -> Question | None:
+        asked = set(self._asked)
+        if self.options.mode == "due":
+            ids = [q for q in self._ids if q not in asked]
+            pick = self.store.next_card(ids, now=self.clock(), learner=self.options.learner)
+            return self.bank.by_id[pick.question_id] if pick is not None else None
+        return next((q for q in self._order if q.id not in asked), None)
+
     # ------------------------------------------------------------ one question
 
-    def _ask(self, question: Question, number: int, total: int) -> None:
-        self._show_question(question, number, total, help_line=True)
+    def _ask(self, question: Question, heading: str) -> None:
+        self._show_question(question, heading, help_line=True)
         hints: list[int] = []
         lines: list[str] = []
         eof = False
@@ -176,16 +246,11 @@ class PracticeSession:
                 if lines:  # typed, then quit without the empty line: the answer still counts, as at Ctrl-D
                     self._grade(question, "\n".join(lines).strip(), len(hints))
                 raise _EndSession("quit")
-            if command == "skip":
-                self._record(question, "skipped", "\n".join(lines), None, len(hints))
-                self.stats.skipped += 1
-                self.console.print(Text("Skipped.", style="dim"))
-                return
-            if command == "ref":
-                self._reveal(question, lines, len(hints))
+            if command in ("skip", "ref"):
+                self._give_up(question, lines, len(hints), "skipped" if command == "skip" else "revealed")
                 return
             if command == "repeat":
-                self._show_question(question, number, total, help_line=False)
+                self._show_question(question, heading, help_line=False)
                 if lines:
                     self.console.print(Text("Your answer so far:\n" + "\n".join(lines), style="dim"))
                 continue
@@ -199,9 +264,9 @@ class PracticeSession:
             lines.append(line)
         answer = "\n".join(lines).strip()
         if answer:
-            self._grade(question, answer, len(hints))
-            if not eof:
-                self._after_result(question)
+            recorded = self._grade(question, answer, len(hints))
+            if not eof and recorded is not None:
+                self._confirm_rating(question, recorded)
         if eof:
             raise _EndSession("Ctrl-D")
 
@@ -218,13 +283,13 @@ class PracticeSession:
             self.console.print(Text(line))  # a pipe does not echo like a terminal: keep the transcript whole
         return line
 
-    def _show_question(self, question: Question, number: int, total: int, *, help_line: bool) -> None:
-        self.console.rule(Text(f"Question {number} of {total}", style="bold"))
+    def _show_question(self, question: Question, heading: str, *, help_line: bool) -> None:
+        self.console.rule(Text(heading, style="bold"))
         self.console.print(Text(f"{question.topic} · {question.difficulty} · id {question.id}", style="dim"))
         self.console.print(Text(question.question, style="bold"))
         if help_line:
             self.console.print(Text("Type your answer; finish with an empty line (or Ctrl-D). Commands on a "
-                                    "line of their own: hint, skip, ref (show the reference), repeat, quit.",
+                                    "line of their own: hint, skip (show the answer), repeat, quit.",
                                     style="dim"))
 
     def _hint(self, question: Question, lines: list[str], hints: list[int]) -> None:
@@ -245,11 +310,18 @@ class PracticeSession:
         self.console.print(Text("Hint: ", style="bold yellow") + Text(hint)
                            + Text(f"  (this answer's score will count ×{factor:.2f})", style="dim"))
 
-    def _reveal(self, question: Question, lines: list[str], hints: int) -> None:
-        self.console.print(Text("Reference answer: ", style="bold") + Text(question.reference_answer))
-        recorded = self._record(question, "revealed", "\n".join(lines), None, hints)
-        self.stats.revealed += 1
-        self._print_schedule(recorded, note="shown before answering, so it counts as not known")
+    def _give_up(self, question: Question, lines: list[str], hints: int,
+                 status: Literal["skipped", "revealed"]) -> None:
+        """Skip: show the reference; the question counts as not known (rated Again) and comes back."""
+        from dlgrader.render import render_reference
+
+        render_reference(question, self.console)
+        recorded = self._record(question, status, "\n".join(lines), None, hints)
+        if status == "skipped":
+            self.stats.skipped += 1
+        else:
+            self.stats.revealed += 1
+        self._print_schedule(recorded, note="counts as not known; it comes back later in this session")
 
     # ------------------------------------------------------------ grading and after
 
@@ -259,23 +331,24 @@ class PracticeSession:
         with self.console.status("Loading the grading model…"):
             return self.loader.get()
 
-    def _grade(self, question: Question, answer: str, hints: int) -> None:
-        from dlgrader.render import render_result
+    def _grade(self, question: Question, answer: str, hints: int) -> Recorded | None:
+        from dlgrader.render import render_practice_result
 
         grader = self._grader()
         result = grader.grade(answer, question_id=question.id)
-        render_result(result, self.console)
+        render_practice_result(result, self.console, heading="Q:")
+        if result.status != "graded" or result.score is None:
+            return None
         recorded = self._record(question, "graded", answer, result, hints)
         self.stats.graded += 1
         if recorded.credited_score is not None:
             self.stats.scores.append(recorded.credited_score)
-        note = None
-        if hints and result.score is not None:
-            note = (f"{hints} hint{'s' if hints > 1 else ''}: stored score {result.score:g} × "
-                    f"{HINT_FACTOR ** hints:.2f} = {recorded.credited_score:g}")
-        self._print_schedule(recorded, note=note)
+        if hints:
+            self.console.print(Text(f"{plural(hints, 'hint')}: stored score {result.score:g} × "
+                                    f"{HINT_FACTOR ** hints:.2f} = {recorded.credited_score:g}", style="dim"))
         if self.options.feedback:
             self._feedback(grader, result, answer, recorded.attempt_id)
+        return recorded
 
     def _feedback(self, grader: Grader, result: GradeResult, answer: str, attempt_id: int) -> None:
         """LLM feedback after the offline result; whatever goes wrong, the offline result stands."""
@@ -292,26 +365,48 @@ class PracticeSession:
 
         render_feedback(feedback, self.console)
 
-    def _after_result(self, question: Question) -> None:
-        """Offer the reference answer before moving on."""
+    def _confirm_rating(self, question: Question, recorded: Recorded) -> None:
+        """Show the suggested rating; Enter accepts it, one key changes it, ``ref`` shows the reference."""
+        from dlgrader.render import render_reference
+
+        suggested = recorded.rating
+        assert suggested is not None and recorded.due is not None
+        interval = when(recorded.due, recorded.at)
+        self.console.print(Text(f"Suggested rating: {suggested.name} (next review {interval}).", style="cyan"))
         while True:
-            line = self._readline("Enter: next · ref: reference answer · quit: end  ")
+            line = self._readline("Enter: accept · 1 Again · 2 Hard · 3 Good · 4 Easy · ref · quit  ")
             if line is None:
                 raise _EndSession("Ctrl-D")
-            command = COMMANDS.get(line.strip().lower())
+            choice = line.strip().lower()
+            command = COMMANDS.get(choice)
             if command == "quit":
                 raise _EndSession("quit")
             if command == "ref":
-                self.console.print(Text("Reference answer: ", style="bold") + Text(question.reference_answer))
+                render_reference(question, self.console)
                 continue
-            if not line.strip():
+            if not choice:
+                self.console.print(Text(f"Rated {suggested.name}; next review {interval}.", style="cyan"))
                 return
-            self.console.print(Text("Press Enter for the next question, or type ref or quit.", style="dim"))
+            if choice in RATING_KEYS:
+                self._override(recorded, rating_named(RATING_KEYS[choice]))
+                return
+            self.console.print(Text("Press Enter to accept the suggested rating, 1-4 (or a, h, g, e) to change "
+                                    "it, ref for the reference answer, or quit.", style="dim"))
+
+    def _override(self, recorded: Recorded, rating: Rating) -> None:
+        change = self.store.set_rating(recorded.attempt_id, rating, learner=self.options.learner)
+        note = ""
+        if change.overridden and change.suggested is not None:
+            self.stats.overridden += 1
+            note = f" (you changed it from {change.suggested.name})"
+        self.console.print(Text(f"Rated {change.rating.name}{note}; next review {when(change.due, change.at)}.",
+                                style="cyan"))
 
     def _record(self, question: Question, status: Literal["graded", "skipped", "revealed"], answer: str,
                 result: GradeResult | None, hints: int) -> Recorded:
         return self.store.record(question_id=question.id, status=status, answer=answer, result=result,
-                                 hints=hints, session_id=self.session_id, now=self.clock())
+                                 hints=hints, session_id=self.session_id, now=self.clock(),
+                                 learner=self.options.learner)
 
     def _print_schedule(self, recorded: Recorded, *, note: str | None = None) -> None:
         if recorded.due is None or recorded.rating is None:
@@ -332,9 +427,13 @@ class PracticeSession:
         if s.revealed:
             parts.append(f"{s.revealed} revealed")
         if s.hints:
-            parts.append(f"{s.hints} hint{'s' if s.hints > 1 else ''}")
-        due = len(self.store.due_queue(self.clock(), within=timedelta(hours=24)))
+            parts.append(plural(s.hints, "hint"))
+        if s.relearned:
+            parts.append(f"{s.relearned} asked again")
+        if s.overridden:
+            parts.append(f"{plural(s.overridden, 'rating')} changed")
+        due = len(self.store.due_queue(self.clock(), within=timedelta(hours=24), learner=self.options.learner))
         self.console.rule(Text("Session over", style="bold"))
         self.console.print(f"{ENDINGS[s.ended_by]}: {', '.join(parts)}. Progress saved in {self.store.path}.")
-        self.console.print(f"{due} question{'s' if due != 1 else ''} due in the next 24 hours; "
+        self.console.print(f"{plural(due, 'question')} due in the next 24 hours; "
                            "`dlgrader progress` shows where you stand.")

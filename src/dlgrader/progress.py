@@ -6,12 +6,22 @@ Schema versions (``PRAGMA user_version``); an older database is backed up, then 
     2  + attempts.status / credited_score / hints / rating / session_id / feedback,
        key_point_results (one row per key-point verdict), cards (FSRS state and due date per question);
        the cards of a v1 database are rebuilt by replaying its attempts through the scheduler
+    3  + attempts.learner / suggested_rating / card_before; cards keyed by (learner, question_id). Progress
+       belongs to a learner: a local profile name (``default`` unless one is chosen) or an API key's
+       fingerprint on a server with keys. Earlier rows belong to ``default``.
 
 A file that SQLite cannot read is renamed ``progress.db.corrupt-<timestamp>`` and a new database is started;
 ``ProgressStore.notices`` says so, for the CLI to show. A database from a newer dlgrader is refused untouched.
 
-Scheduling: the rating of an attempt comes from its score (after the hint penalty) and its missed key points
-(``rating_for``); FSRS turns ratings into due dates. Fuzzing is off so that schedules are reproducible.
+Scheduling: the rating suggested for an attempt comes from its score (after the hint penalty) and its missed
+key points (``rating_for``) and is applied at once, so an attempt never left unrated; the learner may then
+confirm or override it (``set_rating``), which replays the review from the card as it was before
+(``card_before``). FSRS turns ratings into due dates. Fuzzing is off so that schedules are reproducible.
+A question given up on (skipped or revealed) counts as not known: rated Again.
+
+Choosing the next card (``next_card``): a card failed in this session comes back once three other questions
+have been asked (relearning), then cards due now (most overdue first), then new questions in bank order, then
+cards in (re)learning due within the next 20 minutes (learning ahead, as Anki does when nothing else is left).
 """
 
 from __future__ import annotations
@@ -26,22 +36,29 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
-from dlgrader.errors import ProgressStoreError
+from dlgrader.errors import AttemptNotFound, ProgressStoreError, RatingLocked
 
 if TYPE_CHECKING:
-    from fsrs import Rating, Scheduler
+    from fsrs import Card, Rating, Scheduler
 
     from dlgrader.corpus.loader import Bank
     from dlgrader.models import GradeResult
 
 DB_NAME = "progress.db"
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 BUSY_TIMEOUT_S = 30.0
+DEFAULT_LEARNER = "default"
+LEARNER_PATTERN = r"^[A-Za-z0-9_.\-]{1,64}$"
+RELEARN_AFTER = 3
+"""A card failed in a session is asked again once this many other questions have been asked since."""
+LEARN_AHEAD = timedelta(minutes=20)
+RATING_NAMES = ("again", "hard", "good", "easy")
 HINT_FACTOR = 0.75
 """Each hint multiplies the stored (credited) score by this factor, and a hinted answer rates at most Good."""
 AttemptStatus = Literal["graded", "skipped", "revealed"]
+PickReason = Literal["relearn", "due", "new", "ahead"]
 MISSED = ("missing", "contradicted")
 
 
@@ -69,6 +86,16 @@ def rating_for(score: float, verdicts: Sequence[str], *, hints: int = 0) -> Rati
     if score < 90 or missed > 0 or hints > 0:
         return Rating.Good
     return Rating.Easy
+
+
+def rating_named(name: str) -> Rating:
+    """``Rating`` from its name ("again", "Hard", ...); ValueError for anything else."""
+    from fsrs import Rating
+
+    try:
+        return Rating[name.strip().capitalize()]
+    except KeyError:
+        raise ValueError(f"unknown rating {name!r}: use one of {', '.join(RATING_NAMES)}") from None
 
 
 def default_scheduler() -> Scheduler:
@@ -127,6 +154,29 @@ CREATE INDEX cards_due ON cards(due);
 """
 
 
+_V3 = """
+ALTER TABLE attempts ADD COLUMN learner TEXT NOT NULL DEFAULT 'default';
+ALTER TABLE attempts ADD COLUMN suggested_rating INTEGER;
+ALTER TABLE attempts ADD COLUMN card_before TEXT;
+UPDATE attempts SET suggested_rating = rating;
+CREATE TABLE cards_v3 (
+    learner TEXT NOT NULL,
+    question_id TEXT NOT NULL,
+    card TEXT NOT NULL,
+    due TEXT NOT NULL,
+    state INTEGER NOT NULL,
+    reviews INTEGER NOT NULL DEFAULT 0,
+    last_review TEXT,
+    PRIMARY KEY (learner, question_id)
+);
+INSERT INTO cards_v3 SELECT 'default', question_id, card, due, state, reviews, last_review FROM cards;
+DROP TABLE cards;
+ALTER TABLE cards_v3 RENAME TO cards;
+CREATE INDEX cards_due ON cards(learner, due);
+CREATE INDEX attempts_learner ON attempts(learner, question_id, created_at)
+"""
+
+
 def _script(conn: sqlite3.Connection, script: str) -> None:
     # executescript() would COMMIT first; statements one by one keep the migration in our transaction.
     for statement in script.split(";"):
@@ -152,26 +202,48 @@ def _migrate_to_2(conn: sqlite3.Connection, scheduler: Scheduler) -> None:
             "INSERT INTO key_point_results (attempt_id, kp_index, text, verdict, similarity) "
             "VALUES (?,?,?,?,?)",
             [(attempt_id, kp["index"], kp["text"], kp["verdict"], kp.get("similarity")) for kp in kps])
-        _review(conn, scheduler, question_id, rating, datetime.fromisoformat(created_at))
+        # v2's cards table has one row per question (no learner yet)
+        before = conn.execute("SELECT card FROM cards WHERE question_id = ?", (question_id,)).fetchone()
+        moment = datetime.fromisoformat(created_at)
+        card = _reviewed(scheduler, before[0] if before else "", question_id, rating, moment)
+        conn.execute(
+            "INSERT INTO cards (question_id, card, due, state, reviews, last_review) VALUES (?,?,?,?,1,?) "
+            "ON CONFLICT(question_id) DO UPDATE SET card = excluded.card, due = excluded.due, "
+            "state = excluded.state, reviews = reviews + 1, last_review = excluded.last_review",
+            (question_id, card.to_json(), _iso(card.due), int(card.state), created_at))
 
 
-MIGRATIONS = {1: _migrate_to_1, 2: _migrate_to_2}
+def _migrate_to_3(conn: sqlite3.Connection, scheduler: Scheduler) -> None:
+    _script(conn, _V3)
 
 
-def _review(conn: sqlite3.Connection, scheduler: Scheduler, question_id: str, rating: Rating,
-            moment: datetime) -> datetime:
-    """Apply one review to the question's card; returns the new due date."""
+MIGRATIONS = {1: _migrate_to_1, 2: _migrate_to_2, 3: _migrate_to_3}
+
+
+def _reviewed(scheduler: Scheduler, card_json: str, question_id: str, rating: Rating,
+              moment: datetime) -> Card:
+    """The card after one review; ``card_json`` is the card before ("" for a question never reviewed)."""
     from fsrs import Card
 
-    row = conn.execute("SELECT card FROM cards WHERE question_id = ?", (question_id,)).fetchone()
-    card = Card.from_json(row[0]) if row else Card(card_id=zlib.crc32(question_id.encode()))
+    card = Card.from_json(card_json) if card_json else Card(card_id=zlib.crc32(question_id.encode()))
     card, _ = scheduler.review_card(card, rating, review_datetime=moment.astimezone(UTC))
+    return card
+
+
+def _card_json(conn: sqlite3.Connection, learner: str, question_id: str) -> str:
+    row = conn.execute("SELECT card FROM cards WHERE learner = ? AND question_id = ?",
+                       (learner, question_id)).fetchone()
+    return row[0] if row else ""
+
+
+def _save_card(conn: sqlite3.Connection, learner: str, question_id: str, card: Card, moment: datetime, *,
+               new_review: bool) -> None:
+    """Store a card after a review (``new_review``) or after a review's rating was changed (same count)."""
     conn.execute(
-        "INSERT INTO cards (question_id, card, due, state, reviews, last_review) VALUES (?,?,?,?,1,?) "
-        "ON CONFLICT(question_id) DO UPDATE SET card = excluded.card, due = excluded.due, "
-        "state = excluded.state, reviews = reviews + 1, last_review = excluded.last_review",
-        (question_id, card.to_json(), _iso(card.due), int(card.state), _iso(moment)))
-    return card.due
+        "INSERT INTO cards (learner, question_id, card, due, state, reviews, last_review) "
+        "VALUES (?,?,?,?,?,1,?) ON CONFLICT(learner, question_id) DO UPDATE SET card = excluded.card, "
+        "due = excluded.due, state = excluded.state, reviews = reviews + ?, last_review = excluded.last_review",
+        (learner, question_id, card.to_json(), _iso(card.due), int(card.state), _iso(moment), int(new_review)))
 
 
 # ---------------------------------------------------------------- read models
@@ -187,16 +259,56 @@ class CardInfo:
     reviews: int
     last_score: float | None
 
+    @property
+    def learning(self) -> bool:
+        """In (re)learning steps: short intervals, minutes apart (FSRS states 1 and 3)."""
+        return self.state in (1, 3)
+
 
 @dataclass(frozen=True)
 class Recorded:
-    """What storing an attempt produced: its row id, and the rating and due date when it was reviewed."""
+    """What storing an attempt produced: its row id, the suggested and applied rating, and the due date."""
 
     attempt_id: int
     at: datetime
     rating: Rating | None
     due: datetime | None
     credited_score: float | None
+    suggested: Rating | None = None
+
+
+@dataclass(frozen=True)
+class RatingChange:
+    """An attempt's rating after the learner confirmed or overrode it, and the due date it gives."""
+
+    attempt_id: int
+    question_id: str
+    at: datetime
+    suggested: Rating | None
+    rating: Rating
+    due: datetime
+
+    @property
+    def overridden(self) -> bool:
+        return self.suggested is not None and self.rating != self.suggested
+
+
+@dataclass(frozen=True)
+class QueueCounts:
+    """How many of the chosen questions are due now, never seen, and in (re)learning steps."""
+
+    due_now: int
+    new: int
+    learning: int
+
+
+@dataclass(frozen=True)
+class Pick:
+    """The next question to ask and why; ``card`` is None for a new question."""
+
+    question_id: str
+    reason: PickReason
+    card: CardInfo | None
 
 
 class TopicProgress(BaseModel):
@@ -223,10 +335,31 @@ class WeakKeyPoint(BaseModel):
     partial: int
 
 
-class ProgressSummary(BaseModel):
-    """What ``dlgrader progress`` shows (and prints with ``--json``)."""
+class DayHistory(BaseModel):
+    """One local day of practice: reviews (graded or given up), graded answers, Again ratings, mean score."""
 
-    database: str
+    date: str
+    reviews: int
+    graded: int
+    again: int
+    mean_score: float | None
+
+
+class DueCard(BaseModel):
+    """A question due now, for the progress view."""
+
+    question_id: str
+    question: str
+    topic: str
+    due: str
+    last_score: float | None
+
+
+class ProgressSummary(BaseModel):
+    """What ``dlgrader progress`` shows (and prints with ``--json``), and ``GET /v1/progress`` returns."""
+
+    learner: str = DEFAULT_LEARNER
+    database: str | None = Field(None, description="The database file (the CLI shows it; the API leaves it out).")
     attempts: int
     graded: int
     questions_seen: int
@@ -239,6 +372,8 @@ class ProgressSummary(BaseModel):
     last_practice: str | None
     topics: list[TopicProgress]
     weakest_key_points: list[WeakKeyPoint]
+    history: list[DayHistory] = []
+    due_cards: list[DueCard] = []
 
 
 MASTERED_SCORE = 80.0
@@ -355,15 +490,16 @@ class ProgressStore:
 
     def record(self, *, question_id: str, status: AttemptStatus, answer: str = "",
                result: GradeResult | None = None, hints: int = 0, session_id: str | None = None,
-               now: datetime | None = None) -> Recorded:
-        """Store one attempt and, unless it was skipped, review the question's card.
+               now: datetime | None = None, learner: str = DEFAULT_LEARNER) -> Recorded:
+        """Store one attempt and review the question's card with the suggested rating.
 
-        ``graded`` needs the ``result``; ``revealed`` (reference shown before answering) rates Again;
-        ``skipped`` is stored for the record and leaves the schedule alone.
+        ``graded`` needs the ``result`` and is rated from it; ``revealed`` (reference shown before answering)
+        and ``skipped`` (given up) count as not known and rate Again.
         """
+        from fsrs import Rating
+
         moment = now or _now()
         score = credited = None
-        rating = None
         kps: list[dict[str, object]] = []
         if status == "graded":
             if result is None or result.score is None:
@@ -374,26 +510,56 @@ class ProgressStore:
                     "similarity": round(k.similarity, 4), "evidence": k.evidence.text if k.evidence else None}
                    for k in result.key_points]
             rating = rating_for(credited, [str(k["verdict"]) for k in kps], hints=hints)
-        elif status == "revealed":
-            from fsrs import Rating
-
+        else:
             credited, rating = 0.0, Rating.Again
-        due = None
         with self._tx() as conn:
+            before = _card_json(conn, learner, question_id)
             cur = conn.execute(
                 "INSERT INTO attempts (question_id, answer, score, key_points, created_at, status, "
-                "credited_score, hints, rating, session_id) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                "credited_score, hints, rating, suggested_rating, session_id, learner, card_before) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (question_id, answer, score, json.dumps(kps), _iso(moment), status, credited, hints,
-                 int(rating) if rating is not None else None, session_id))
+                 int(rating), int(rating), session_id, learner, before))
             attempt_id = int(cur.lastrowid or 0)
             conn.executemany(
                 "INSERT INTO key_point_results (attempt_id, kp_index, text, verdict, similarity, evidence) "
                 "VALUES (?,?,?,?,?,?)",
                 [(attempt_id, k["index"], k["text"], k["verdict"], k["similarity"], k["evidence"])
                  for k in kps])
-            if rating is not None:
-                due = _review(conn, self.scheduler, question_id, rating, moment)
-        return Recorded(attempt_id, moment, rating, due, credited)
+            card = _reviewed(self.scheduler, before, question_id, rating, moment)
+            _save_card(conn, learner, question_id, card, moment, new_review=True)
+        return Recorded(attempt_id, moment, rating, card.due, credited, suggested=rating)
+
+    def set_rating(self, attempt_id: int, rating: Rating, *, learner: str = DEFAULT_LEARNER) -> RatingChange:
+        """Confirm or override the rating of an attempt: its review is replayed from the card as it was.
+
+        Only the latest review of a card can change (a later one was computed from it): otherwise, and for
+        an attempt recorded before ratings could change, RatingLocked. Another learner's attempt is not
+        found, like a missing one.
+        """
+        with self._tx() as conn:
+            row = conn.execute(
+                "SELECT question_id, created_at, suggested_rating, card_before, rating FROM attempts "
+                "WHERE id = ? AND learner = ?", (attempt_id, learner)).fetchone()
+            if row is None:
+                raise AttemptNotFound(f"no attempt {attempt_id} for learner {learner!r}")
+            question_id, created_at, suggested, before, current = row
+            latest = conn.execute(
+                "SELECT id FROM attempts WHERE learner = ? AND question_id = ? AND rating IS NOT NULL "
+                "ORDER BY created_at DESC, id DESC LIMIT 1", (learner, question_id)).fetchone()
+            if current is None or latest is None or latest[0] != attempt_id:
+                raise RatingLocked(f"attempt {attempt_id} can no longer be re-rated: the question "
+                                   f"{question_id!r} has been reviewed again since")
+            if before is None:
+                raise RatingLocked(f"attempt {attempt_id} was recorded before ratings could be changed")
+            moment = datetime.fromisoformat(created_at)
+            card = _reviewed(self.scheduler, before, question_id, rating, moment)
+            _save_card(conn, learner, question_id, card, moment, new_review=False)
+            conn.execute("UPDATE attempts SET rating = ? WHERE id = ?", (int(rating), attempt_id))
+        from fsrs import Rating
+
+        return RatingChange(attempt_id, question_id, moment, Rating(suggested) if suggested else None,
+                            rating, card.due)
 
     def set_feedback(self, attempt_id: int, feedback: dict[str, object]) -> None:
         """Attach LLM feedback to a stored attempt (it arrives after the offline result)."""
@@ -403,43 +569,103 @@ class ProgressStore:
 
     # ------------------------------------------------------------ reading
 
-    def cards(self) -> dict[str, CardInfo]:
+    def cards(self, learner: str = DEFAULT_LEARNER) -> dict[str, CardInfo]:
         """Every question with a schedule, by id."""
         rows = self._conn.execute(
             "SELECT c.question_id, c.due, c.state, c.reviews, (SELECT credited_score FROM attempts a "
-            " WHERE a.question_id = c.question_id AND a.status != 'skipped' "
-            " ORDER BY a.created_at DESC, a.id DESC LIMIT 1) FROM cards c").fetchall()
+            " WHERE a.learner = c.learner AND a.question_id = c.question_id AND a.rating IS NOT NULL "
+            " ORDER BY a.created_at DESC, a.id DESC LIMIT 1) FROM cards c WHERE c.learner = ?",
+            (learner,)).fetchall()
         return {r[0]: CardInfo(r[0], datetime.fromisoformat(r[1]), r[2], r[3], r[4]) for r in rows}
 
-    def due_queue(self, now: datetime | None = None, *, within: timedelta = timedelta(0)) -> list[CardInfo]:
+    def due_queue(self, now: datetime | None = None, *, within: timedelta = timedelta(0),
+                  learner: str = DEFAULT_LEARNER) -> list[CardInfo]:
         """Questions due by ``now + within``, the most overdue first."""
-        limit = _iso((now or _now()) + within)
-        ids = [r[0] for r in self._conn.execute(
-            "SELECT question_id FROM cards WHERE due <= ? ORDER BY due, question_id", (limit,))]
-        cards = self.cards()
-        return [cards[i] for i in ids]
+        cards = self.cards(learner)
+        limit = (now or _now()) + within
+        return sorted((c for c in cards.values() if c.due <= limit), key=lambda c: (c.due, c.question_id))
 
-    def attempts(self) -> Iterator[dict[str, object]]:
-        """Every attempt, oldest first, with its key-point verdicts (the export format)."""
+    def next_card(self, question_ids: Sequence[str], *, now: datetime | None = None,
+                  session_id: str | None = None, learner: str = DEFAULT_LEARNER) -> Pick | None:
+        """The next of ``question_ids`` (in bank order) to ask, or None when nothing is left for now.
+
+        A card failed (rated Again) in this session comes back once RELEARN_AFTER other questions have been
+        asked, and not before, whatever FSRS's one-minute learning step says (asked again at once, it tests
+        short-term memory only), unless nothing else is left. Then come cards due now, new questions, and
+        cards in (re)learning due within LEARN_AHEAD.
+        """
+        moment = now or _now()
+        cards = self.cards(learner)
+        allowed = set(question_ids)
+        since = self._asked_since_failure(session_id, learner) if session_id else {}
+        ready = sorted((n, q) for q, n in since.items() if n >= RELEARN_AFTER and q in allowed)
+        if ready:
+            return Pick(ready[-1][1], "relearn", cards.get(ready[-1][1]))
+        waiting = {q for q, n in since.items() if n < RELEARN_AFTER}
+        due = sorted((c for c in cards.values() if c.question_id in allowed - waiting and c.due <= moment),
+                     key=lambda c: (c.due, c.question_id))
+        if due:
+            return Pick(due[0].question_id, "due", due[0])
+        new = next((q for q in question_ids if q not in cards), None)
+        if new is not None:
+            return Pick(new, "new", None)
+        ahead = sorted((c for c in cards.values() if c.question_id in allowed and c.learning
+                        and c.due <= moment + LEARN_AHEAD), key=lambda c: (c.question_id in waiting, c.due,
+                                                                             c.question_id))
+        if ahead:
+            return Pick(ahead[0].question_id, "ahead", ahead[0])
+        return None
+
+    def session_ratings(self, session_id: str, *, learner: str = DEFAULT_LEARNER) -> dict[str, int]:
+        """The last rating (1 Again … 4 Easy) of each question rated in this session."""
+        rows = self._conn.execute(
+            "SELECT question_id, rating FROM attempts WHERE learner = ? AND session_id = ? "
+            "AND rating IS NOT NULL ORDER BY created_at, id", (learner, session_id)).fetchall()
+        return dict(rows)
+
+    def _asked_since_failure(self, session_id: str, learner: str) -> dict[str, int]:
+        """For each question whose last rating in this session is Again: how many questions were asked since."""
+        rows = self._conn.execute(
+            "SELECT question_id, rating FROM attempts WHERE learner = ? AND session_id = ? "
+            "AND rating IS NOT NULL ORDER BY created_at, id", (learner, session_id)).fetchall()
+        last: dict[str, tuple[int, int]] = {}
+        for position, (question_id, rating) in enumerate(rows):
+            last[question_id] = (position, rating)
+        return {q: len(rows) - 1 - position for q, (position, rating) in last.items() if rating == 1}
+
+    def queue_counts(self, question_ids: Sequence[str], *, now: datetime | None = None,
+                     learner: str = DEFAULT_LEARNER) -> QueueCounts:
+        moment = now or _now()
+        cards = self.cards(learner)
+        chosen = [cards[q] for q in question_ids if q in cards]
+        return QueueCounts(due_now=sum(c.due <= moment for c in chosen), new=len(question_ids) - len(chosen),
+                           learning=sum(c.learning for c in chosen))
+
+    def attempts(self, learner: str | None = None) -> Iterator[dict[str, object]]:
+        """Every attempt (of one learner, or of all), oldest first, with its key-point verdicts."""
         from fsrs import Rating
 
+        where, args = ("WHERE learner = ?", (learner,)) if learner is not None else ("", ())
         cur = self._conn.execute(
-            "SELECT id, created_at, session_id, question_id, status, answer, score, credited_score, hints, "
-            "rating, key_points, feedback FROM attempts ORDER BY created_at, id")
+            "SELECT id, created_at, learner, session_id, question_id, status, answer, score, credited_score, "
+            f"hints, suggested_rating, rating, key_points, feedback FROM attempts {where} "
+            "ORDER BY created_at, id", args)
         for row in cur:
-            (attempt_id, created_at, session_id, question_id, status, answer, score, credited, hints, rating,
-             kps, feedback) = row
-            yield {"id": attempt_id, "created_at": created_at, "session_id": session_id,
+            (attempt_id, created_at, who, session_id, question_id, status, answer, score, credited, hints,
+             suggested, rating, kps, feedback) = row
+            yield {"id": attempt_id, "created_at": created_at, "learner": who, "session_id": session_id,
                    "question_id": question_id, "status": status, "answer": answer, "score": score,
                    "credited_score": credited, "hints": hints,
+                   "suggested_rating": Rating(suggested).name if suggested else None,
                    "rating": Rating(rating).name if rating else None,
                    "key_points": json.loads(kps or "[]"),
                    "feedback": json.loads(feedback) if feedback else None}
 
-    def summary(self, bank: Bank, now: datetime | None = None, *, weakest: int = 5) -> ProgressSummary:
-        """Mastery per topic, due counts, streak and the weakest key points, for the questions of ``bank``."""
+    def summary(self, bank: Bank, now: datetime | None = None, *, weakest: int = 5, history_days: int = 14,
+                learner: str = DEFAULT_LEARNER) -> ProgressSummary:
+        """Mastery per topic, due counts, streak, history and the weakest key points, for ``bank``."""
         moment = now or _now()
-        cards = {k: v for k, v in self.cards().items() if k in bank.by_id}
+        cards = {k: v for k, v in self.cards(learner).items() if k in bank.by_id}
         due_now = {c.question_id for c in cards.values() if c.due <= moment}
         end_of_day = datetime.combine(moment.astimezone().date() + timedelta(days=1), datetime.min.time())
         due_today = sum(c.due <= end_of_day.astimezone() for c in cards.values())
@@ -455,31 +681,58 @@ class ProgressStore:
                 mastery=round(sum(scores) / len(ids), 1),
                 average_score=round(sum(scores) / len(scores), 1) if scores else None,
                 due=sum(i in due_now for i in ids)))
-        days = self._practice_days()
+        days = self._practice_days(learner)
         counts = self._conn.execute(
-            "SELECT COUNT(*), SUM(status = 'graded') FROM attempts").fetchone()
+            "SELECT COUNT(*), SUM(status = 'graded') FROM attempts WHERE learner = ?", (learner,)).fetchone()
+        due_cards = [DueCard(question_id=c.question_id, question=bank.by_id[c.question_id].question,
+                             topic=bank.by_id[c.question_id].topic, due=_iso(c.due), last_score=c.last_score)
+                     for c in sorted((cards[q] for q in due_now), key=lambda c: (c.due, c.question_id))]
         return ProgressSummary(
-            database=str(self.path), attempts=counts[0], graded=counts[1] or 0, questions_seen=len(cards),
-            questions_total=len(bank), due_now=len(due_now), due_today=due_today, new=len(bank) - len(cards),
-            streak_days=streak(days, moment.astimezone().date()), practice_days=len(days),
-            last_practice=max(days).isoformat() if days else None, topics=rows,
-            weakest_key_points=[w for w in self.weakest_key_points(limit=weakest * 3)
-                                if w.question_id in bank.by_id][:weakest])
+            learner=learner, database=str(self.path), attempts=counts[0], graded=counts[1] or 0,
+            questions_seen=len(cards), questions_total=len(bank), due_now=len(due_now), due_today=due_today,
+            new=len(bank) - len(cards), streak_days=streak(days, moment.astimezone().date()),
+            practice_days=len(days), last_practice=max(days).isoformat() if days else None, topics=rows,
+            weakest_key_points=[w for w in self.weakest_key_points(limit=weakest * 3, learner=learner)
+                                if w.question_id in bank.by_id][:weakest],
+            history=self.history(days=history_days, now=moment, learner=learner), due_cards=due_cards)
 
-    def weakest_key_points(self, *, limit: int = 5) -> list[WeakKeyPoint]:
+    def history(self, *, days: int = 14, now: datetime | None = None,
+                learner: str = DEFAULT_LEARNER) -> list[DayHistory]:
+        """One entry per local day, oldest first, ending today: what was practised that day."""
+        today = (now or _now()).astimezone().date()
+        first = today - timedelta(days=max(1, days) - 1)
+        per_day: dict[date, list[tuple[str, int | None, float | None]]] = {}
+        rows = self._conn.execute("SELECT created_at, status, rating, credited_score FROM attempts "
+                                  "WHERE learner = ? AND rating IS NOT NULL", (learner,)).fetchall()
+        for created_at, status, rating, credited in rows:
+            day = datetime.fromisoformat(created_at).astimezone().date()
+            if first <= day <= today:
+                per_day.setdefault(day, []).append((status, rating, credited))
+        out = []
+        for offset in range((today - first).days + 1):
+            day = first + timedelta(days=offset)
+            entries = per_day.get(day, [])
+            graded = [c for s, _, c in entries if s == "graded" and c is not None]
+            out.append(DayHistory(date=day.isoformat(), reviews=len(entries), graded=len(graded),
+                                  again=sum(r == 1 for _, r, _ in entries),
+                                  mean_score=round(sum(graded) / len(graded), 1) if graded else None))
+        return out
+
+    def weakest_key_points(self, *, limit: int = 5, learner: str = DEFAULT_LEARNER) -> list[WeakKeyPoint]:
         """Key points missed most often (missed counts 1, partial 0.5), over every graded attempt."""
         rows = self._conn.execute(
             "SELECT a.question_id, k.kp_index, k.text, COUNT(*) AS n, "
             " SUM(k.verdict IN ('missing','contradicted')) AS missed, SUM(k.verdict = 'partial') AS partial "
-            "FROM key_point_results k JOIN attempts a ON a.id = k.attempt_id "
+            "FROM key_point_results k JOIN attempts a ON a.id = k.attempt_id WHERE a.learner = ? "
             "GROUP BY a.question_id, k.kp_index HAVING missed + partial > 0 "
             "ORDER BY (missed + 0.5 * partial) * 1.0 / n DESC, n DESC, a.question_id, k.kp_index "
-            "LIMIT ?", (limit,)).fetchall()
+            "LIMIT ?", (learner, limit)).fetchall()
         return [WeakKeyPoint(question_id=r[0], index=r[1], text=r[2], attempts=r[3], missed=r[4],
                              partial=r[5]) for r in rows]
 
-    def _practice_days(self) -> set[date]:
-        rows = self._conn.execute("SELECT created_at FROM attempts WHERE status != 'skipped'").fetchall()
+    def _practice_days(self, learner: str) -> set[date]:
+        rows = self._conn.execute("SELECT created_at FROM attempts WHERE learner = ? AND rating IS NOT NULL",
+                                  (learner,)).fetchall()
         return {datetime.fromisoformat(r[0]).astimezone().date() for r in rows}
 
 
@@ -500,7 +753,8 @@ def _connect(path: Path) -> sqlite3.Connection:
     try:
         # Transactions are explicit (_tx). The busy timeout lets several dlgrader processes share the file:
         # one waits for another's write lock (a migration, an attempt being stored) instead of failing.
-        conn = sqlite3.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT_S)
+        # check_same_thread off: the server runs each store operation in a worker thread, one at a time.
+        conn = sqlite3.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT_S, check_same_thread=False)
         conn.execute("PRAGMA foreign_keys = ON")
     except sqlite3.Error as exc:
         raise ProgressStoreError(f"cannot open the progress database {path}: {exc}") from exc

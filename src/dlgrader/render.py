@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
+
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from dlgrader.models import Feedback, GradeResult
+from dlgrader.corpus.text import STOPWORDS, stem
+from dlgrader.models import Feedback, GradeResult, Question
 
 VERDICT_STYLE = {"covered": ("✔", "green"), "partial": ("◐", "yellow"), "missing": ("✘", "red"),
                  "contradicted": ("⚠", "bold red")}
@@ -19,6 +22,66 @@ def score_bar(score: float, width: int = 30) -> Text:
     bar.append("░" * (width - filled), style="dim")
     bar.append(f" {score:g}/100")
     return bar
+
+
+EXCERPT_WORDS = 10
+_WORD = re.compile(r"\S+")
+
+
+def evidence_excerpt(evidence: str, key_point: str, *, max_words: int = EXCERPT_WORDS) -> str:
+    """The ``max_words`` consecutive words of ``evidence`` that repeat most of the key point's words, with
+    "…" where the span was cut: enough to recognise one's own words, short enough to keep the table compact.
+    Whole words only."""
+    words = _WORD.findall(evidence)
+    if len(words) <= max_words:
+        return " ".join(words)
+    wanted = {stem(w) for w in re.findall(r"[a-z0-9]+", key_point.lower()) if w not in STOPWORDS}
+    hits = [int(stem(re.sub(r"[^a-z0-9]", "", w.lower())) in wanted) for w in words]
+    best = max(range(len(words) - max_words + 1), key=lambda i: (sum(hits[i:i + max_words]), -i))
+    text = " ".join(words[best:best + max_words])
+    return ("… " if best > 0 else "") + text + (" …" if best + max_words < len(words) else "")
+
+
+def render_practice_result(result: GradeResult, console: Console, *, heading: str = "") -> None:
+    """A compact result for the practice loop: one line per key point (evidence trimmed to the words that
+    match), misconceptions with their corrections, flags and the summary. It starts by repeating the
+    question, so that the question stays on screen above its result."""
+    if result.status != "graded" or result.score is None:
+        render_result(result, console)
+        return
+    line = Text(heading + (" " if heading else ""), style="dim")
+    line.append(result.question or "", style="bold")
+    console.print(line)
+    score = Text("Score ")
+    score.append_text(score_bar(result.score, width=20))
+    score.append(f"   grade {result.grade:g}/5")
+    console.print(score)
+    for kp in result.key_points:
+        mark, style = VERDICT_STYLE[kp.verdict]
+        row = Text(f" {mark} ", style=style)
+        row.append(kp.text, style=style if kp.verdict != "covered" else "")
+        if kp.weight == "supporting":
+            row.append(" (supporting)", style="dim")
+        if kp.evidence is not None and kp.verdict != "missing":
+            row.append(f"  «{evidence_excerpt(kp.evidence.text, kp.text)}»", style="dim italic")
+        if kp.note and kp.misconception is None:
+            row.append(f"  ({kp.note})", style="dim")
+        console.print(row)
+    for m in result.misconceptions:
+        console.print(Text("✗ Misconception: ", style="bold red") + Text(f"\"{m.evidence.text}\"")
+                      + Text(f"\n  Correct: {m.correction}", style="green"))
+    for flag in result.flags:
+        penalty = f" (-{flag.penalty:g})" if flag.penalty else ""
+        console.print(Text(f"⚑ {flag.code}{penalty}: ", style="bold magenta") + Text(flag.message))
+    console.print(Text(result.summary, style="italic"))
+
+
+def render_reference(question: Question, console: Console) -> None:
+    """The reference answer with its sources named by article title and question number."""
+    console.print(Text("Reference answer: ", style="bold") + Text(question.reference_answer))
+    if question.sources:
+        labels = list(dict.fromkeys(s.label for s in question.sources))
+        console.print(Text("Sources: " + "; ".join(labels), style="dim"))
 
 
 def render_result(result: GradeResult, console: Console, *, show_reference: str | None = None) -> None:

@@ -138,6 +138,7 @@ ERROR_STATUSES: dict[int, str] = {
     400: "The body is not valid JSON, or not UTF-8.",
     401: "No valid API key (only when DLGRADER_API_KEYS is set).",
     404: "No such resource.",
+    409: "The resource changed since: e.g. the attempt's card was reviewed again, so its rating is locked.",
     413: "The body is larger than DLGRADER_MAX_BODY_BYTES.",
     415: "The body is not JSON (send Content-Type: application/json).",
     422: "A parameter or field is missing, has the wrong type, or breaks a limit.",

@@ -21,8 +21,9 @@ from dlgrader.api.middleware import (
     RequestContextMiddleware,
 )
 from dlgrader.api.openapi import install_openapi
+from dlgrader.api.practice_store import PracticeStore
 from dlgrader.api.ratelimit import limits_from_settings
-from dlgrader.api.routes import grade, health, questions, topics
+from dlgrader.api.routes import grade, health, practice, questions, topics, web
 from dlgrader.api.runtime import GradingPool
 from dlgrader.config import Settings, get_settings
 from dlgrader.corpus.loader import load_bank
@@ -78,12 +79,14 @@ def create_app(settings: Settings | None = None, *,
             log.warning("the question bank could not be loaded: %s", exc)
         app.state.pool = GradingPool(grading_concurrency=settings.grading_concurrency,
                                      feedback_concurrency=settings.llm_concurrency)
+        app.state.practice_store = PracticeStore(settings.resolved_data_dir())
         log.info("loading the model and the index", extra={"event": "loading"})
         holder.start()
         yield
         # A loading thread still in native code when the interpreter exits aborts the process, so a
         # shutdown during start-up waits (bounded) for loading to end first.
         await to_thread.run_sync(holder.settle, SHUTDOWN_WAIT_FOR_LOAD_S)
+        app.state.practice_store.close()
         log.info("shut down", extra={"event": "shutdown"})
 
     app = FastAPI(title="dlgrader", version=__version__, description=DESCRIPTION, lifespan=lifespan,
@@ -91,7 +94,7 @@ def create_app(settings: Settings | None = None, *,
     app.state.settings = settings
     app.state.holder = holder
     install_error_handlers(app)
-    for router in (health.router, grade.router, questions.router, topics.router):
+    for router in (health.router, grade.router, questions.router, topics.router, practice.router, web.router):
         app.include_router(router)
     install_openapi(app, settings)
     install_docs(app)

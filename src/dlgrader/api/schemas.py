@@ -16,7 +16,7 @@ from pydantic import (
     model_validator,
 )
 
-from dlgrader.models import Difficulty, GradeResult, KeyPoint, SourceRef
+from dlgrader.models import Difficulty, GradeResult, KeyPoint, Misconception, SourceRef
 
 EXAMPLE_ANSWER = ("Dropout randomly switches off a fraction of the neurons at each training step, so the "
                   "network cannot rely on any single unit and learns redundant features. At inference all "
@@ -145,12 +145,107 @@ class QuestionSummary(BaseModel):
     key_point_count: int
 
 
+class SourceOut(SourceRef):
+    """A source of the question, with ``label`` for people: the article's title and the question number."""
+
+    label: str
+
+
 class QuestionDetail(QuestionSummary):
-    """A question with its reference answer, key points and sources."""
+    """A question with its reference answer, key points, misconceptions and sources."""
 
     reference_answer: str
     key_points: list[KeyPoint]
-    sources: list[SourceRef]
+    sources: list[SourceOut]
+    misconceptions: list[Misconception] = Field(default_factory=list, description="Wrong beliefs candidates "
+                                                "hold about this question (editorial), with corrections.")
+
+
+# ---------------------------------------------------------------- practice
+
+SESSION_PATTERN = r"^[A-Za-z0-9_\-]{1,64}$"
+RatingName = Literal["again", "hard", "good", "easy"]
+
+
+class CardOut(BaseModel):
+    """Where a question stands for this learner."""
+
+    due: str = Field(description="When the question is due next (ISO 8601, UTC).")
+    reviews: int
+    last_score: float | None
+
+
+class QueueOut(BaseModel):
+    """Of the questions the filters choose: due now, never seen, in (re)learning steps."""
+
+    due_now: int
+    new: int
+    learning: int
+
+
+class NextOut(BaseModel):
+    """The next card to practise, and why it comes now; ``question`` is null when nothing is left."""
+
+    question: QuestionSummary | None
+    reason: Literal["relearn", "due", "new", "ahead", "done"] = Field(description="relearn: failed earlier in "
+        "this session; due: its review is due; new: never seen; ahead: in learning steps, due within 20 "
+        "minutes; done: nothing left for now (see next_due).")
+    card: CardOut | None
+    queue: QueueOut
+    next_due: str | None = Field(None, description="When reason is `done`: the earliest due date, if any.")
+
+
+class AnswerIn(_In):
+    """An answer to a practice question."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"question_id": "dropout", "answer": EXAMPLE_ANSWER, "session_id": "s-1a2b3c"}]})
+    question_id: str = Field(max_length=200, description="Bank id of the question.")
+    answer: str = Field(description="The answer; at most DLGRADER_MAX_ANSWER_CHARS characters.")
+    session_id: str | None = Field(None, pattern=SESSION_PATTERN, description="Made up by the client once "
+                                   "per practice session: failed cards come back within it.")
+    hints: int = Field(0, ge=0, le=20, description="Hints the learner used; each multiplies the credited "
+                       "score by 0.75, and a hinted answer rates at most Good.")
+
+
+class RevealIn(_In):
+    """The learner gives up on a question: it counts as not known, and the reference is returned."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"question_id": "dropout"}]})
+    question_id: str = Field(max_length=200)
+    session_id: str | None = Field(None, pattern=SESSION_PATTERN)
+
+
+class RatingIn(_In):
+    """The rating the learner gives the attempt (confirming or overriding the suggested one)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"rating": "hard"}]})
+    rating: RatingName
+
+
+class ScheduleOut(BaseModel):
+    attempt_id: int
+    rating: RatingName
+    due: str = Field(description="Next review (ISO 8601, UTC).")
+    interval: str = Field(description="The same, for people: 'in 3 days'.")
+
+
+class AnswerOut(ScheduleOut):
+    """The graded answer, the rating suggested from it (already applied), and the reference."""
+
+    result: GradeResult
+    suggested_rating: RatingName
+    credited_score: float | None
+    reference: QuestionDetail
+
+
+class RevealOut(ScheduleOut):
+    reference: QuestionDetail
+
+
+class RatingOut(ScheduleOut):
+    suggested_rating: RatingName | None
+    overridden: bool
 
 
 class QuestionPage(BaseModel):

@@ -24,6 +24,22 @@ if TYPE_CHECKING:
 DIFFICULTIES = click.Choice(["beginner", "intermediate", "advanced"])
 
 
+def _check_profile(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    import re
+
+    from dlgrader.progress import LEARNER_PATTERN
+
+    if not re.match(LEARNER_PATTERN, value):
+        raise click.BadParameter("use 1-64 letters, digits, '_', '.' or '-'")
+    return value
+
+
+PROFILE = click.option("--profile", default="default", show_default=True, envvar="DLGRADER_PROFILE",
+                       callback=_check_profile,
+                       help="Whose progress: a local profile name (env DLGRADER_PROFILE). `dlgrader serve` "
+                            "uses the same store, so the web app's profile of the same name shares it.")
+
+
 def _console() -> Console:
     from rich.console import Console
 
@@ -76,9 +92,11 @@ def _filtered(bank: Bank, topic: str | None, difficulty: str | None) -> list[Que
               help="due: spaced-repetition queue, then new questions; weakest: lowest scores first.")
 @click.option("--feedback", is_flag=True, help="Add LLM feedback after each offline result.")
 @click.option("--seed", type=int, help="Seed for --mode random (reproducible sessions).")
+@PROFILE
 def practice(topic: str | None, difficulty: str | None, count: int, mode: str, feedback: bool,
-             seed: int | None) -> None:
-    """Practise: answer questions, see what you covered and missed; progress is saved."""
+             seed: int | None, profile: str) -> None:
+    """Practise: answer questions, see what you covered and missed, confirm or change the rating; progress is
+    saved. Questions you miss come back later in the same session."""
     from dlgrader.practice import PracticeOptions, PracticeSession
     from dlgrader.service import default_grader
 
@@ -88,7 +106,7 @@ def practice(topic: str | None, difficulty: str | None, count: int, mode: str, f
         session = PracticeSession(
             bank=bank, store=store, grader_factory=default_grader, console=_console(), stdin=sys.stdin,
             options=PracticeOptions(topic=topic, difficulty=difficulty, count=count, mode=mode,  # type: ignore[arg-type]
-                                    feedback=feedback, seed=seed))
+                                    feedback=feedback, seed=seed, learner=profile))
         session.run()
 
 
@@ -97,14 +115,17 @@ def practice(topic: str | None, difficulty: str | None, count: int, mode: str, f
 
 @click.group("progress", invoke_without_command=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@click.option("--days", type=click.IntRange(1, 366), default=14, show_default=True,
+              help="Days of review history to show.")
+@PROFILE
 @click.pass_context
-def progress_group(ctx: click.Context, as_json: bool) -> None:
-    """Mastery per topic, due questions, streak and weakest key points."""
+def progress_group(ctx: click.Context, as_json: bool, days: int, profile: str) -> None:
+    """Mastery per topic, due questions, streak, review history and weakest key points."""
     if ctx.invoked_subcommand is not None:
         return
     bank = _bank()
     with _store() as store:
-        summary = store.summary(bank)
+        summary = store.summary(bank, history_days=days, learner=profile)
     if as_json:
         click.echo(summary.model_dump_json(indent=2))
         return
@@ -115,11 +136,13 @@ def progress_group(ctx: click.Context, as_json: bool) -> None:
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
               help="File to write (default: stdout).")
 @click.option("--format", "fmt", type=click.Choice(["jsonl", "csv"]), default="jsonl", show_default=True)
-def progress_export(output: Path | None, fmt: str) -> None:
+@click.option("--all-profiles", is_flag=True, help="Every learner's attempts, not only --profile's.")
+@PROFILE
+def progress_export(output: Path | None, fmt: str, all_profiles: bool, profile: str) -> None:
     """Every attempt with its key-point verdicts, for other tools."""
     bank = _bank()
     with _store() as store:
-        rows = list(store.attempts())
+        rows = list(store.attempts(None if all_profiles else profile))
     for row in rows:
         question = bank.get(str(row["question_id"]))
         row["topic"] = question.topic if question else None
@@ -139,7 +162,8 @@ def _export(rows: list[dict[str, object]], fmt: str, out: TextIO) -> None:
             out.write(json.dumps(row, ensure_ascii=False) + "\n")
         return
     fields = ["id", "created_at", "session_id", "question_id", "topic", "status", "score",
-              "credited_score", "hints", "rating", "covered", "partial", "missing", "answer"]
+              "credited_score", "hints", "rating", "covered", "partial", "missing", "learner", "suggested_rating",
+              "answer"]
     writer = csv.DictWriter(out, fieldnames=fields, extrasaction="ignore")
     writer.writeheader()
     for row in rows:
@@ -153,11 +177,14 @@ def render_progress(summary: ProgressSummary, console: Console) -> None:
     from rich.table import Table
     from rich.text import Text
 
-    console.print(Text(f"{summary.questions_seen} of {summary.questions_total} questions practised "
-                       f"({summary.graded} graded answers). Due now: {summary.due_now}, due today: "
+    from dlgrader.practice import plural
+
+    console.print(Text(f"{summary.questions_seen} of {plural(summary.questions_total, 'question')} practised "
+                       f"({plural(summary.graded, 'graded answer')}). Due now: {summary.due_now}, due today: "
                        f"{summary.due_today}, never seen: {summary.new}.", style="bold"))
-    console.print(f"Streak: {summary.streak_days} day{'s' if summary.streak_days != 1 else ''} "
-                  f"(practised on {summary.practice_days} days; last {summary.last_practice or 'never'}).")
+    console.print(f"Streak: {plural(summary.streak_days, 'day')} (practised on {plural(summary.practice_days, 'day')}"
+                  f"; last {summary.last_practice or 'never'}).")
+    render_history(summary, console)
     table = Table(title="Mastery per topic", expand=False)
     for name, justify in (("topic", "left"), ("seen", "right"), ("mastered", "right"), ("mastery", "right"),
                           ("avg score", "right"), ("due", "right")):
@@ -171,7 +198,37 @@ def render_progress(summary: ProgressSummary, console: Console) -> None:
         for w in summary.weakest_key_points:
             console.print(f"  ✘ {w.text}  ({w.question_id}: missed {w.missed}, partial {w.partial} "
                           f"of {w.attempts})")
-    console.print(Text(f"Database: {summary.database}", style="dim"))
+    console.print(Text(f"Profile {summary.learner} · database: {summary.database}", style="dim"))
+
+
+HISTORY_BAR = 30
+
+
+def render_history(summary: ProgressSummary, console: Console) -> None:
+    """One bar per day, oldest first: reviews that day (the red part failed: rated Again), mean score."""
+    from datetime import date
+
+    from rich.text import Text
+
+    if not summary.history:
+        return
+    most = max((d.reviews for d in summary.history), default=0)
+    console.print(Text(f"Reviews per day, last {len(summary.history)} days", style="bold"))
+    for day in summary.history:
+        label = date.fromisoformat(day.date).strftime("%a %d %b")
+        row = Text(f"  {label}  ")
+        if day.reviews:
+            width = max(1, round(HISTORY_BAR * day.reviews / most))
+            failed = min(width, round(width * day.again / day.reviews))
+            row.append("█" * (width - failed), style="green")
+            row.append("█" * failed, style="red")
+            mean = f", mean score {day.mean_score:.0f}" if day.mean_score is not None else ""
+            row.append(f" {day.reviews}" + (f" ({day.again} again{mean})" if day.again else
+                                             (f" (mean score {day.mean_score:.0f})" if mean else "")),
+                       style="dim")
+        else:
+            row.append("·", style="dim")
+        console.print(row)
 
 
 # ---------------------------------------------------------------- questions

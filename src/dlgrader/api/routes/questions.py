@@ -10,7 +10,7 @@ from fastapi import APIRouter, Path, Query
 from dlgrader.api.deps import BankDep
 from dlgrader.api.errors import COMMON_ERRORS, ApiError
 from dlgrader.api.routes.examples import QUESTION_DETAIL, QUESTION_SUMMARY, ok
-from dlgrader.api.schemas import ErrorOut, QuestionDetail, QuestionPage, QuestionSummary
+from dlgrader.api.schemas import ErrorOut, QuestionDetail, QuestionPage, QuestionSummary, SourceOut
 from dlgrader.corpus.loader import Bank
 from dlgrader.errors import BankQueryError
 from dlgrader.models import Difficulty, Question
@@ -26,6 +26,23 @@ _NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorOut, "descrip
 def summary(q: Question) -> QuestionSummary:
     return QuestionSummary(id=q.id, question=q.question, aliases=q.aliases, topic=q.topic,
                            difficulty=q.difficulty, documents=q.documents, key_point_count=len(q.key_points))
+
+
+def detail(q: Question) -> QuestionDetail:
+    return QuestionDetail(**summary(q).model_dump(), reference_answer=q.reference_answer, key_points=q.key_points,
+                          sources=[SourceOut(**s.model_dump(), label=s.label) for s in q.sources],
+                          misconceptions=q.misconceptions)
+
+
+def find(bank: Bank, question_id: str) -> Question:
+    """The question, or a 404 that suggests the nearest ids."""
+    question = bank.get(question_id)
+    if question is None:
+        close = [s.question_id for s in bank.suggest_ids(question_id)]
+        hint = f" Did you mean: {', '.join(close)}?" if close else " See GET /v1/questions for the ids."
+        raise ApiError(404, "question_not_found", f"No question with id {question_id!r}.{hint}",
+                       {"question_id": question_id, "suggestions": close})
+    return question
 
 
 def select(bank: Bank, **filters: str | None) -> list[Question]:
@@ -76,12 +93,5 @@ async def get_question(
     bank: BankDep,
     question_id: Annotated[str, Path(max_length=200, openapi_examples={"dropout": {"value": "dropout"}})],
 ) -> QuestionDetail:
-    """One question with its reference answer, key points and sources."""
-    question = bank.get(question_id)
-    if question is None:
-        close = [s.question_id for s in bank.suggest_ids(question_id)]
-        hint = f" Did you mean: {', '.join(close)}?" if close else " See GET /v1/questions for the ids."
-        raise ApiError(404, "question_not_found", f"No question with id {question_id!r}.{hint}",
-                       {"question_id": question_id, "suggestions": close})
-    return QuestionDetail(**summary(question).model_dump(), reference_answer=question.reference_answer,
-                          key_points=question.key_points, sources=question.sources)
+    """One question with its reference answer, key points, misconceptions and sources."""
+    return detail(find(bank, question_id))
