@@ -145,10 +145,20 @@ class QuestionSummary(BaseModel):
     key_point_count: int
 
 
-class SourceOut(SourceRef):
-    """A source of the question, with ``label`` for people: the article's title and the question number."""
+class SourceOut(BaseModel):
+    """A source of the question (see ``SourceRef``), with ``label`` for people: the article's title and the
+    question number."""
 
+    document: str
+    locator: str
+    excerpt: str
+    title: str | None
     label: str
+
+    @classmethod
+    def of(cls, source: SourceRef) -> SourceOut:
+        return cls(document=source.document, locator=source.locator, excerpt=source.excerpt, title=source.title,
+                   label=source.label)
 
 
 class QuestionDetail(QuestionSummary):

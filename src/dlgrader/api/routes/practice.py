@@ -171,7 +171,18 @@ async def reveal(body: RevealIn, bank: BankDep, store: StoreDep, learner: Learne
                      interval=when(recorded.due, recorded.at), reference=detail(question))
 
 
-@router.get("/progress", response_model=ProgressSummary, responses=COMMON_ERRORS)
+@router.get("/progress", response_model=ProgressSummary, responses={**ok({
+    "learner": "default", "database": None, "attempts": 3, "graded": 2, "questions_seen": 2, "questions_total": 142,
+    "due_now": 1, "due_today": 1, "new": 140, "streak_days": 1, "practice_days": 1, "last_practice": "2026-12-01",
+    "topics": [{"topic": "regularisation", "questions": 13, "seen": 2, "mastered": 1, "mastery": 12.3,
+                "average_score": 80.0, "due": 1}],
+    "weakest_key_points": [{"question_id": "dropout", "index": 4, "text": "Each training iteration with dropout "
+                            "trains a different thinned model…", "attempts": 2, "missed": 2, "partial": 0}],
+    "history": [{"date": "2026-11-30", "reviews": 0, "graded": 0, "again": 0, "mean_score": None},
+                {"date": "2026-12-01", "reviews": 3, "graded": 2, "again": 1, "mean_score": 80.0}],
+    "due_cards": [{"question_id": "gru", "question": "What is a GRU, and how does it work?",
+                   "topic": "sequence_models", "due": "2026-12-01T10:01:00+00:00", "last_score": 0.0}]}),
+    **COMMON_ERRORS})
 async def progress(bank: BankDep, store: StoreDep, learner: LearnerDep,
                    days: Annotated[int, Query(ge=1, le=366, description="Days of history.")] = 30
                    ) -> ProgressSummary:

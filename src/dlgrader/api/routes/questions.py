@@ -30,7 +30,7 @@ def summary(q: Question) -> QuestionSummary:
 
 def detail(q: Question) -> QuestionDetail:
     return QuestionDetail(**summary(q).model_dump(), reference_answer=q.reference_answer, key_points=q.key_points,
-                          sources=[SourceOut(**s.model_dump(), label=s.label) for s in q.sources],
+                          sources=[SourceOut.of(s) for s in q.sources],
                           misconceptions=q.misconceptions)
 
 
