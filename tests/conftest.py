@@ -56,6 +56,18 @@ def grader(real_embedder, session_index_dir: Path):  # type: ignore[no-untyped-d
     return Grader(bank=bank, embedder=real_embedder, index=index)
 
 
+@pytest.fixture(scope="session")
+def product_grader(grader):  # type: ignore[no-untyped-def]
+    """The grader a user gets by default (`dlgrader grade`, the API, practice): the session grader's bank,
+    model and index with the shipped verifier. ``grader`` is the embedding-only path (``--fast``)."""
+    from dlgrader.config import DEFAULT_VERIFIER_DIR
+    from dlgrader.service import Grader
+    from dlgrader.verifier import load_verifier
+
+    return Grader(bank=grader.bank, embedder=grader.embedder, index=grader.index,
+                  verifier=load_verifier(DEFAULT_VERIFIER_DIR))
+
+
 def with_feedback(grader):  # type: ignore[no-untyped-def]
     """The session grader's bank, model and index, with the feedback engine of the current settings."""
     from dlgrader.config import get_settings

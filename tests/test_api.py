@@ -104,14 +104,14 @@ def test_docs_and_openapi_have_examples_and_limits(api: httpx.Client) -> None:
 # ---------------------------------------------------------------- grading
 
 
-def test_grade_by_id_matches_the_engine(api: httpx.Client, grader) -> None:  # type: ignore[no-untyped-def]
+def test_grade_by_id_matches_the_engine(api: httpx.Client, product_grader) -> None:  # type: ignore[no-untyped-def]
     response = api.post("/v1/grade", json={"question_id": "dropout", "answer": GOOD_ANSWER})
     assert response.status_code == 200
     result = response.json()
     assert (result["status"], result["question_id"], result["matched_by"]) == ("graded", "dropout", "id")
     assert 0 <= result["score"] <= 100 and result["summary"] and result["feedback"] is None
     # the service returns what the engine computes, unchanged
-    engine = grader.grade(GOOD_ANSWER, question_id="dropout")
+    engine = product_grader.grade(GOOD_ANSWER, question_id="dropout")
     assert result["score"] == engine.score and result["grade"] == engine.grade
     assert [k["verdict"] for k in result["key_points"]] == [k.verdict for k in engine.key_points]
     assert [f["code"] for f in result["flags"]] == engine.flag_codes

@@ -167,7 +167,7 @@ def test_calibrate_command_refuses_a_small_sample(tmp_path: Path) -> None:
     assert not (tmp_path / "c.json").exists()
 
 
-def test_grader_applies_a_calibration_from_the_setting(grader, tmp_path: Path,  # type: ignore[no-untyped-def]
+def test_grader_applies_a_calibration_from_the_setting(product_grader, tmp_path: Path,  # type: ignore[no-untyped-def]
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     from dlgrader.cli import cli
 
@@ -190,7 +190,7 @@ def test_grader_applies_a_calibration_from_the_setting(grader, tmp_path: Path,  
     get_settings.cache_clear()
     graded = default_grader().grade(answer, question_id="dropout")
     assert graded.calibrated_score == result["calibrated_score"]
-    plain = grader.grade(answer, question_id="dropout")
+    plain = product_grader.grade(answer, question_id="dropout")
     assert plain.calibrated_score is None and plain.score == result["score"]
 
 

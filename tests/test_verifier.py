@@ -64,8 +64,10 @@ def test_int8_agrees_with_fp32_on_the_recorded_pairs(verifier) -> None:  # type:
 
 
 # Hand-written here, in words unlike the training pairs: what a candidate might write against a key point.
-# Two cases it still gets wrong are kept out of this list and named in the README: a paraphrase of "dropout is
-# off at inference" read as a contradiction, and a student/teacher paraphrase of distillation.
+# Cases it still gets wrong are kept out of this list and named in the README: a paraphrase of "dropout is
+# off at inference" read as a contradiction, a student/teacher paraphrase of distillation, and (since the
+# 2026-12-01 model) "softmax gives probabilities between -1 and 1 that sum to 2", a near-tie of entailment
+# and contradiction (0.49 / 0.48).
 CASES = [
     ("People keep dropout running during inference so the predictions stay regularised.",
      "Dropout is switched off at inference time, when all neurons are active.", "contradiction"),
@@ -73,8 +75,10 @@ CASES = [
     ("In a GAN the discriminator produces the fake images and the generator judges them.",
      "In a GAN the generator creates fake samples and the discriminator tries to tell them apart from real data.",
      "contradiction"),
-    ("Softmax turns the logits into probabilities between -1 and 1 that sum to 2.",
+    ("Softmax gives each class a score between 0 and 1, and the scores add up to 10.",
      "Softmax outputs are probabilities between 0 and 1 that sum to 1.", "contradiction"),
+    ("Sigmoid squashes its input into the range -1 to 1.",
+     "The sigmoid function maps any input to a value between 0 and 1.", "contradiction"),
     ("Knowledge distillation trains the big teacher to copy the small student's outputs.",
      "In knowledge distillation a small student model learns to mimic a larger teacher model.", "contradiction"),
     ("Batch norm is used a lot in CNNs.",
@@ -108,7 +112,7 @@ def test_predict_cli_keeps_order_and_costs_a_bad_line_only_that_line(tmp_path: P
 
 @pytest.fixture(scope="module")
 def verified(grader, verifier):  # type: ignore[no-untyped-def]
-    """The session grader's bank, model and index, with the shipped verifier (veto mode)."""
+    """The session grader's bank, model and index, with the shipped verifier (its default, blend mode)."""
     from dlgrader.service import Grader
 
     return Grader(bank=grader.bank, embedder=grader.embedder, index=grader.index, verifier=verifier)

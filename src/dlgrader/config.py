@@ -38,8 +38,9 @@ class Settings(BaseSettings):
     # Grading
     max_answer_words: int = Field(600, ge=20, description="Longer answers are truncated (and flagged).")
     calibration: Path | None = Field(None, description="A calibration.json from `dlgrader calibrate`.")
-    verifier: Literal["on", "off"] = Field("off", description="'on': the trained verifier decides each key "
-                                           "point's verdict; 'off': embedding similarity and lexical rules only.")
+    verifier: Literal["on", "off"] = Field("on", description="'on': the trained verifier checks each key point "
+                                           "against the answer's closest spans and the whole answer; 'off' "
+                                           "(or --fast): embedding similarity and lexical rules only.")
     verifier_dir: Path = Field(DEFAULT_VERIFIER_DIR, description="The verifier model folder (int8 ONNX, "
                                "tokenizer, manifest).")
     matcher: Literal["on", "off"] = Field("off", description="'on': a trained re-ranker decides which bank "

@@ -190,15 +190,23 @@ def apply_misconceptions(coverage: Coverage, misconceptions: list[Misconception]
 
 @dataclass(frozen=True)
 class VerifierThresholds:
-    """How the verifier's probabilities become verdicts (set on bench/devset/tune.jsonl)."""
+    """How the verifier's probabilities become verdicts. Set on bench/devset/tune.jsonl with
+    ``bench/tune_verifier.py`` (validation only to choose between variants); see the README for figures."""
 
-    mode: str = "veto"  # "veto": embedding verdicts, the verifier only contradicts; "verdicts": it decides
-    spans: int = 3  # the closest spans of each key point that are verified
-    floor: float = 0.30  # a span less similar than this to a key point is not worth verifying
-    covered: float = 0.50  # P(entailment) for covered
-    partial: float = 0.20  # P(entailment) for partial credit (credit = P(entailment))
-    contradicted: float = 0.99  # P(contradiction), and above P(entailment), for contradicted (veto: tune file)
-    misconception: float = 0.60  # P(entailment) of a misconception by a span, to name it
+    # "blend" (the default): the verifier decides where it is confident, and scales the embedding credit by
+    # ``neutral_factor`` where it reads neutral; "verdicts": it decides alone; "veto": embedding verdicts,
+    # the verifier may only contradict one (the first shipped model's mode)
+    mode: str = "blend"
+    spans: int = 3  # the closest spans of each key point that are verified (besides the whole answer)
+    floor: float = 0.0  # a span less similar than this to a key point is not verified (formulas score low)
+    covered: float = 0.80  # P(entailment) for covered
+    partial: float = 0.65  # P(entailment) for partial credit (rising from 0.25 at ``partial`` to 0.75)
+    # P(contradiction), above every P(entailment), for contradicted. Lower values (0.7-0.93) named false
+    # contradictions in complete answers on the tune and validation files.
+    contradicted: float = 0.97
+    misconception: float = 0.60  # P(entailment) of a misconception by a span, to name it ("verdicts" mode)
+    whole: bool = True  # also verify each key point against the whole answer (its claim sentences)
+    neutral_factor: float = 0.5  # blend: the share of the embedding credit kept where the verifier reads neutral
 
 
 def candidate_spans(sims: np.ndarray, spans: list[Span], vt: VerifierThresholds) -> list[list[int]]:
@@ -212,33 +220,102 @@ def candidate_spans(sims: np.ndarray, spans: list[Span], vt: VerifierThresholds)
     return out
 
 
+WHOLE = -1
+"""The key of the whole answer (its claim sentences) among a key point's verified premises: a fact is often
+stated across two sentences, or only by the answer as a whole."""
+
+
 def verified_key_points(key_points: list[str], weights: list[Weight], sims: np.ndarray, spans: list[Span],
                         candidates: list[list[int]], probs: dict[tuple[int, int], np.ndarray], t: Thresholds,
-                        vt: VerifierThresholds) -> Coverage:
+                        vt: VerifierThresholds, whole: Span | None = None) -> Coverage:
     """Verdicts from the verifier's probabilities (entailment, contradiction, neutral) on each key point's
-    candidate spans: contradicted when some span contradicts it more than any span states it; covered or
-    partial by the best P(entailment); otherwise missing. The similarity is kept for the record."""
+    premises (its candidate spans, and the whole answer under the key ``WHOLE``): contradicted when some
+    premise contradicts it with P >= ``vt.contradicted`` and more than any premise states it; covered or
+    partial by the best P(entailment); otherwise missing. The similarity is kept for the record, and the
+    evidence shown is the closest span when only the whole answer states the point."""
     results, contradictions = [], []
     for i, (kp, weight) in enumerate(zip(key_points, weights, strict=True)):
         similarity = float(sims[i].max()) if len(spans) else 0.0
-        scored = [(j, probs[(i, j)]) for j in candidates[i]]
+        scored = [(j, probs[(i, j)]) for j in candidates[i] if (i, j) in probs]
+        if whole is not None and (i, WHOLE) in probs:
+            scored.append((WHOLE, probs[(i, WHOLE)]))
         best_e = max(scored, key=lambda s: s[1][0], default=None)
         best_c = max(scored, key=lambda s: s[1][1], default=None)
         verdict: Verdict = "missing"
-        credit, span, note = 0.0, None, None
+        credit, j_evidence, note = 0.0, None, None
         if best_c is not None and best_e is not None and best_c[1][1] >= vt.contradicted and \
                 best_c[1][1] > best_e[1][0]:
-            verdict, span = "contradicted", spans[best_c[0]]
+            verdict, j_evidence = "contradicted", best_c[0]
             note = f"the verifier reads this as contradicting the point (p={best_c[1][1]:.2f})"
             contradictions.append(i)
         elif best_e is not None and best_e[1][0] >= vt.covered:
-            verdict, credit, span = "covered", 1.0, spans[best_e[0]]
+            verdict, credit, j_evidence = "covered", 1.0, best_e[0]
         elif best_e is not None and best_e[1][0] >= vt.partial:
-            verdict, credit, span = "partial", round(float(best_e[1][0]), 4), spans[best_e[0]]
+            verdict, j_evidence = "partial", best_e[0]
+            credit = round(0.25 + 0.5 * (float(best_e[1][0]) - vt.partial) / max(1e-6, vt.covered - vt.partial), 4)
+        span = None
+        if j_evidence is not None:
+            if j_evidence == WHOLE:
+                j_evidence = candidates[i][0] if candidates[i] else None
+            span = spans[j_evidence] if j_evidence is not None else whole
         evidence = Evidence(text=span.text, start=span.start, end=span.end) if span is not None else None
         results.append(KeyPointResult(index=i, text=kp, verdict=verdict, similarity=round(similarity, 4),
                                       credit=credit, evidence=evidence, note=note, weight=weight))
     return Coverage(results, weighted_coverage(results, t), contradictions)
+
+
+def premise_probabilities(i: int, candidates: list[list[int]], probs: dict[tuple[int, int], np.ndarray],
+                          whole: Span | None) -> list[tuple[int, np.ndarray]]:
+    """The verifier's probabilities for key point ``i`` on each of its premises (``WHOLE`` for the answer)."""
+    scored = [(j, probs[(i, j)]) for j in candidates[i] if (i, j) in probs]
+    if whole is not None and (i, WHOLE) in probs:
+        scored.append((WHOLE, probs[(i, WHOLE)]))
+    return scored
+
+
+def blend_verifier(coverage: Coverage, spans: list[Span], candidates: list[list[int]],
+                   probs: dict[tuple[int, int], np.ndarray], t: Thresholds, vt: VerifierThresholds,
+                   whole: Span | None = None) -> None:
+    """The verifier decides where it is confident, the embedding verdict stands in between: a point some
+    premise contradicts (P >= ``vt.contradicted``, above every P(entailment)) is contradicted; one a premise
+    states (P(entailment) >= ``vt.covered``) is covered; a partial reading keeps the better of the two
+    credits; where every premise reads neutral, the embedding credit is scaled by ``vt.neutral_factor``."""
+    for i, result in enumerate(coverage.results):
+        scored = premise_probabilities(i, candidates, probs, whole)
+        if not scored:
+            continue
+        j_e, p_e = max(scored, key=lambda s: s[1][0])
+        j_c, p_c = max(scored, key=lambda s: s[1][1])
+        e, c = float(p_e[0]), float(p_c[1])
+        def place(j: int, result: KeyPointResult = result, closest: list[int] = candidates[i]) -> None:
+            # the whole answer's evidence is shown as its span closest to the point
+            span = spans[j] if j != WHOLE else (spans[closest[0]] if closest else whole)
+            if span is not None:
+                result.evidence = Evidence(text=span.text, start=span.start, end=span.end)
+
+        if c >= vt.contradicted and c > e:
+            if result.verdict != "contradicted":
+                result.verdict, result.credit = "contradicted", 0.0
+                result.note = f"the verifier reads this as contradicting the point (p={c:.2f})"
+                place(j_c)
+                if i not in coverage.contradictions:
+                    coverage.contradictions.append(i)
+        elif result.verdict == "contradicted":
+            continue  # a lexical reversal or a known misconception stands unless the verifier disagrees
+        elif e >= vt.covered:
+            if result.verdict != "covered":
+                place(j_e)
+            result.verdict, result.credit = "covered", 1.0
+        elif e >= vt.partial:
+            mapped = 0.25 + 0.5 * (e - vt.partial) / max(1e-6, vt.covered - vt.partial)
+            if mapped > result.credit:
+                result.verdict, result.credit = "partial", round(mapped, 4)
+                place(j_e)
+        else:
+            result.credit = round(result.credit * vt.neutral_factor, 4)
+            if result.credit == 0 and result.verdict == "partial":
+                result.verdict, result.evidence = "missing", None
+    coverage.coverage = weighted_coverage(coverage.results, t)
 
 
 def verified_misconceptions(coverage: Coverage, misconceptions: list[Misconception], candidates: list[list[int]],

@@ -28,10 +28,12 @@ from dlgrader.corpus.loader import Bank, load_bank
 from dlgrader.embedding import Embedder, TokenEmbeddings, load_embedder
 from dlgrader.errors import FeedbackError
 from dlgrader.grading import (
+    WHOLE,
     Coverage,
     Thresholds,
     VerifierThresholds,
     apply_misconceptions,
+    blend_verifier,
     candidate_spans,
     evidence_similarities,
     score_key_points,
@@ -107,6 +109,7 @@ class _Analysis:
     mc_candidates: list[list[int]] = field(default_factory=list)
     kp_probs: dict[tuple[int, int], np.ndarray] = field(default_factory=dict)
     mc_probs: dict[tuple[int, int], np.ndarray] = field(default_factory=dict)
+    whole: Span | None = None  # the claim sentences together, a premise of their own for the verifier
 
     @property
     def spans(self) -> list[Span]:
@@ -333,22 +336,32 @@ class Grader:
                                               self.index.misconception_vectors(q.id), a.spans, ev.vectors[keep],
                                               self.thresholds, question=q.question)
         if self.verifier is not None:
+            claim_sentences = [ev.spans[j] for j in keep if ev.spans[j].kind == "sentence"]
+            if len(claim_sentences) > 1 and self.verifier_thresholds.whole:
+                a.whole = Span(" ".join(s.text for s in claim_sentences), claim_sentences[0].start,
+                               claim_sentences[-1].end, "whole")
             a.kp_candidates = candidate_spans(a.sims, a.spans, self.verifier_thresholds)
             a.mc_candidates = (candidate_spans(a.mc_sims, a.spans, self.verifier_thresholds)
                                if a.mc_sims is not None else [])
         return a
 
     def _verify(self, analyses: list[_Analysis]) -> None:
-        """One verifier call for every pair of every answer (key points, then misconceptions)."""
+        """The verifier on every pair worth verifying (key points, then misconceptions), one call per answer.
+
+        Not one call for all answers: the int8 model quantises activations per call (dynamic quantisation
+        takes the scale from the whole input), so an answer's probabilities would shift with whichever
+        other answers share its call, and a grade would depend on the batch it came in."""
         assert self.verifier is not None
-        wanted: list[tuple[_Analysis, str, int, int]] = []
         for a in analyses:
-            wanted += [(a, "kp", i, j) for i, js in enumerate(a.kp_candidates) for j in js]
-            wanted += [(a, "mc", m, j) for m, js in enumerate(a.mc_candidates) for j in js]
-        texts = [(a.spans[j].text, (a.q.key_points[i].text if kind == "kp" else a.q.misconceptions[i].text))
-                 for a, kind, i, j in wanted]
-        for (a, kind, i, j), probs in zip(wanted, self.verifier.predict(texts), strict=True):
-            (a.kp_probs if kind == "kp" else a.mc_probs)[(i, j)] = probs
+            wanted = [("kp", i, j) for i, js in enumerate(a.kp_candidates) for j in js]
+            if a.whole is not None and self.verifier_thresholds.mode in ("verdicts", "blend"):
+                wanted += [("kp", i, WHOLE) for i in range(len(a.q.key_points))]
+            wanted += [("mc", m, j) for m, js in enumerate(a.mc_candidates) for j in js]
+            texts = [((a.whole.text if j == WHOLE and a.whole else a.spans[j].text),
+                      (a.q.key_points[i].text if kind == "kp" else a.q.misconceptions[i].text))
+                     for kind, i, j in wanted]
+            for (kind, i, j), probs in zip(wanted, self.verifier.predict(texts), strict=True):
+                (a.kp_probs if kind == "kp" else a.mc_probs)[(i, j)] = probs
 
     def _finish(self, a: _Analysis) -> GradeResult:
         p, q, t = a.p, a.q, self.thresholds
@@ -357,15 +370,18 @@ class Grader:
         misconceptions = []
         vt = self.verifier_thresholds
         if self.verifier is not None and vt.mode == "verdicts":
-            coverage = verified_key_points(kp_texts, weights, a.sims, a.spans, a.kp_candidates, a.kp_probs, t, vt)
+            coverage = verified_key_points(kp_texts, weights, a.sims, a.spans, a.kp_candidates, a.kp_probs, t, vt,
+                                           whole=a.whole)
             misconceptions = verified_misconceptions(coverage, q.misconceptions, a.mc_candidates, a.mc_probs,
                                                      a.kp_probs, a.spans, t, vt)
         else:
             coverage = score_key_points(kp_texts, a.sims, a.spans, t, weights=weights)
-            if self.verifier is not None:
-                verifier_vetoes(coverage, a.sims, a.spans, a.kp_candidates, a.kp_probs, t, vt)
             if a.mc_sims is not None:
                 misconceptions = apply_misconceptions(coverage, q.misconceptions, a.mc_sims, a.sims, a.spans, t)
+            if self.verifier is not None and vt.mode == "blend":
+                blend_verifier(coverage, a.spans, a.kp_candidates, a.kp_probs, t, vt, whole=a.whole)
+            elif self.verifier is not None:
+                verifier_vetoes(coverage, a.sims, a.spans, a.kp_candidates, a.kp_probs, t, vt)
         facts = self._facts(p, q, a.ev, a.claims, coverage)
         flags = fire_flags(facts, self.policy)
         score, breakdown = apply_flags(coverage.coverage, flags, self.policy)

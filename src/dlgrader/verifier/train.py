@@ -104,7 +104,7 @@ def train(pairs: Sequence[Pair], settings: TrainSettings,
             optimizer.step()
             scheduler.step()
             optimizer.zero_grad()
-            running += float(loss)
+            running += float(loss.detach())
             if progress and (step + 1) % 100 == 0:
                 progress(f"epoch {epoch + 1}/{settings.epochs} step {step + 1}/{steps_per_epoch} "
                          f"loss {running / 100:.3f} ({time.perf_counter() - started:.0f} s)")
