@@ -51,7 +51,7 @@ GRIDS = {
     "veto": [{"contradicted": c, "misconception": m}
              for c, m in itertools.product((0.9, 0.97, 0.99, 0.995, 1.01), (0.9, 0.97, 0.99, 1.01))],
     # the verifier decides where it is confident; where it reads neutral the embedding credit is scaled
-    "blend": [{"covered": cov, "partial": par, "contradicted": con, "neutral_factor": nf, "spans": 3, "floor": 0.0}
+    "blend": [{"covered": cov, "partial": par, "contradicted": con, "neutral_factor": nf, "spans": 1, "floor": 0.0}
               for cov, par, con, nf in itertools.product((0.8, 0.9, 0.97), (0.5, 0.7), (0.8, 0.9, 0.97, 1.01),
                                                          (0.5, 0.8, 1.0))],
 }

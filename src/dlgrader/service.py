@@ -341,8 +341,10 @@ class Grader:
                 a.whole = Span(" ".join(s.text for s in claim_sentences), claim_sentences[0].start,
                                claim_sentences[-1].end, "whole")
             a.kp_candidates = candidate_spans(a.sims, a.spans, self.verifier_thresholds)
+            # only the "verdicts" mode reads misconceptions through the verifier; the others match them by
+            # embedding, so their pairs would cost time for nothing
             a.mc_candidates = (candidate_spans(a.mc_sims, a.spans, self.verifier_thresholds)
-                               if a.mc_sims is not None else [])
+                               if a.mc_sims is not None and self.verifier_thresholds.mode == "verdicts" else [])
         return a
 
     def _verify(self, analyses: list[_Analysis]) -> None:
