@@ -7,6 +7,7 @@ question while it loads. Both use this one class.
 from __future__ import annotations
 
 import logging
+import signal
 import threading
 import time
 from collections.abc import Callable
@@ -34,6 +35,12 @@ class BackgroundLoader:
         return self
 
     def _run(self) -> None:
+        # The model's native thread pools (onnxruntime, torch) are created here and inherit this thread's
+        # signal mask. With Ctrl-C and SIGTERM blocked, the kernel can deliver them only to the main thread:
+        # delivered to a pool thread, a Ctrl-C at the practice prompt never interrupted the main thread's
+        # read, and the session hung until the next line of input.
+        if hasattr(signal, "pthread_sigmask"):
+            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
         started = time.perf_counter()
         try:
             self._grader = self._factory()
