@@ -16,6 +16,7 @@ soon as it is graded.
 from __future__ import annotations
 
 import random
+import select
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -49,6 +50,7 @@ COMMANDS = {"hint": "hint", ":hint": "hint", "skip": "skip", ":skip": "skip", "r
             "quit": "quit", ":quit": "quit", ":q": "quit", "exit": "quit"}
 RATING_KEYS = {"1": "again", "2": "hard", "3": "good", "4": "easy", "a": "again", "h": "hard", "g": "good",
                "e": "easy", "again": "again", "hard": "hard", "good": "good", "easy": "easy"}
+READ_STEP_S = 0.25
 MAX_RELEARNS = 2
 """A question failed in a session is asked again at most this many times in that session."""
 HINT_WORDS = 8
@@ -274,6 +276,13 @@ class PracticeSession:
         """One line of input without its newline; None at end of input (Ctrl-D)."""
         self.console.print(Text(prompt, style="bold cyan"), end="")
         self.console.file.flush()
+        if self._echoed:
+            # A terminal: wait in short steps. A Ctrl-C that the kernel hands to one of the model's native
+            # threads does not interrupt a blocking read in this thread; Python raises it here, at the next
+            # step, instead of after the next line of input. (A terminal returns one line per read, so
+            # nothing waits in Python's buffer while select() says there is nothing to read.)
+            while not select.select([self.stdin], [], [], READ_STEP_S)[0]:
+                pass
         line = self.stdin.readline()
         if line == "":
             self.console.print()
