@@ -6,6 +6,7 @@ import io
 import json
 import os
 import random
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -118,9 +119,15 @@ def test_topic_and_difficulty_filter_the_questions(grader):  # type: ignore[no-u
 # ---------------------------------------------------------------- a real terminal: Ctrl-D and Ctrl-C
 
 
+def _default_sigint() -> None:
+    # A test run started in the background of a non-interactive shell (`make test &`) ignores SIGINT, and an
+    # ignored signal stays ignored across exec: the child would never see the Ctrl-C this test sends.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _spawn(*args: str) -> pexpect.spawn:
     return pexpect.spawn(DLGRADER, ["practice", *args], env=_env(TERM="dumb"), encoding="utf-8", timeout=120,
-                         dimensions=(50, 160))
+                         dimensions=(50, 160), preexec_fn=_default_sigint)
 
 
 def test_ctrl_d_submits_the_answer_typed_so_far_and_ends_the_session(grader):  # type: ignore[no-untyped-def]
