@@ -67,6 +67,11 @@ def render_practice_result(result: GradeResult, console: Console, *, heading: st
         if kp.note and kp.misconception is None:
             row.append(f"  ({kp.note})", style="dim")
         console.print(row)
+    _render_tail(result, console)
+
+
+def _render_tail(result: GradeResult, console: Console) -> None:
+    """What follows the key points in both views: misconceptions with corrections, flags, the summary."""
     for m in result.misconceptions:
         console.print(Text("✗ Misconception: ", style="bold red") + Text(f"\"{m.evidence.text}\"")
                       + Text(f"\n  Correct: {m.correction}", style="green"))
@@ -111,13 +116,7 @@ def render_result(result: GradeResult, console: Console, *, show_reference: str 
         table.add_row(Text(mark, style=style), Text(point, style=style if kp.verdict != "covered" else ""),
                       f"{kp.similarity:.2f}", evidence)
     console.print(table)
-    for m in result.misconceptions:
-        console.print(Text("✗ Misconception: ", style="bold red") + Text(f"\"{m.evidence.text}\"")
-                      + Text(f"\n  Correct: {m.correction}", style="green"))
-    for flag in result.flags:
-        penalty = f" (-{flag.penalty:g})" if flag.penalty else ""
-        console.print(Text(f"⚑ {flag.code}{penalty}: ", style="bold magenta") + Text(flag.message))
-    console.print(Text(result.summary, style="italic"))
+    _render_tail(result, console)
     if show_reference:
         console.print(Text("Reference answer: ", style="bold") + Text(show_reference))
 
