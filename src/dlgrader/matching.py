@@ -20,6 +20,7 @@ from dlgrader.corpus.loader import Bank
 from dlgrader.index import BankIndex
 from dlgrader.match_ranker import EntryTexts, candidate_features
 from dlgrader.models import Question, Suggestion
+from dlgrader.spelling import Speller
 
 UNKNOWN_TERM_WEIGHT = 0.6  # how much a missing specific term lowers the confidence
 MATCH_THRESHOLD = 0.60  # confidence below this is an unknown question (set on the tune dev set)
@@ -51,6 +52,13 @@ class QuestionMatcher:
         self.reranker = reranker
         self.accept = accept  # the re-ranker's P(same) needed to match
         self._texts = EntryTexts(bank)
+        # The entries' own words only: typed questions keep the typos their authors wrote on purpose.
+        self._speller = Speller(t for q in bank.questions for t in (q.question, *q.aliases, q.reference_answer,
+                                                                   *(kp.text for kp in q.key_points)))
+
+    def normalise(self, asked: str) -> str:
+        """The typed question as it is matched: misspelt subject words corrected (``spelling``)."""
+        return self._speller.correct(asked)
 
     @property
     def acceptance(self) -> float:

@@ -193,7 +193,7 @@ class Grader:
 
     def match_question(self, text: str) -> Match:
         """The bank question a free-text question asks (or None with suggestions)."""
-        text = clean_text(text)
+        text = self.matcher.normalise(clean_text(text))
         return self.matcher.match(text, self.embedder.encode([text])[0])
 
     def resolve_questions(self, requests: Sequence[GradeRequest]) -> list[Question | None]:
@@ -259,9 +259,10 @@ class Grader:
     def _match_free_text(self, pending: list[_Prepared]) -> None:
         if not pending:
             return
-        vectors = self.embedder.encode([str(p.request.question) for p in pending])
-        for p, vector in zip(pending, vectors, strict=True):
-            p.match = self.matcher.match(str(p.request.question), vector)
+        asked = [self.matcher.normalise(str(p.request.question)) for p in pending]
+        vectors = self.embedder.encode(asked)
+        for p, text, vector in zip(pending, asked, vectors, strict=True):
+            p.match = self.matcher.match(text, vector)
             p.question, p.matched_by = p.match.question, "text"
             if p.question is None:
                 p.result = GradeResult(
