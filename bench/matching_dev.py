@@ -18,7 +18,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def dev_setup(dev: str) -> tuple:
+def dev_setup(dev: str, model: str | None = None) -> tuple:
     """The bank, embedder, dev-protocol vectors and texts, training queries, dev rows and fitted ranker."""
     from dlgrader.config import get_settings
     from dlgrader.corpus.loader import load_bank
@@ -28,8 +28,12 @@ def dev_setup(dev: str) -> tuple:
 
     settings = get_settings()
     bank = load_bank(settings.corpus)
-    embedder = load_embedder()
-    index = load_or_build(bank, embedder, settings.resolved_index_dir())
+    if model:  # another embedding model, for comparison: its own index in /tmp
+        embedder = load_embedder(model=model, backend="sentence-transformers")
+        index = load_or_build(bank, embedder, Path("/tmp") / f"dlgrader-index-{Path(model).name}")
+    else:
+        embedder = load_embedder()
+        index = load_or_build(bank, embedder, settings.resolved_index_dir())
     dev_rows = [json.loads(line) for line in (ROOT / "corpus" / "matching" / dev).read_text().splitlines()
                 if line.strip()]
     dev_texts = {r["asked"].strip() for r in dev_rows}
@@ -60,9 +64,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dev", default="phrasings_2.jsonl")
     parser.add_argument("--show", choices=("wrong", "unknown", "oob"))
+    parser.add_argument("--model", help="a local sentence-transformers model folder to compare with")
     args = parser.parse_args()
 
-    bank, embedder, vecs, texts, queries, dev_rows, ranker = dev_setup(args.dev)
+    bank, embedder, vecs, texts, queries, dev_rows, ranker = dev_setup(args.dev, args.model)
     from dlgrader.match_ranker import candidate_features
 
     vectors = embedder.encode([r["asked"] for r in dev_rows])
