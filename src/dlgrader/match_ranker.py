@@ -33,7 +33,7 @@ from dlgrader.models import Question
 
 # Bump whenever a feature's computation changes: the index records it, and a ranker fitted on other
 # features is refitted rather than fed values it never saw.
-RANKER_VERSION = 2  # 2: trees saved as arrays
+RANKER_VERSION = 3  # 2: trees saved as arrays; 3: what a question asks for (intents)
 CANDIDATES = 8
 MIN_EXAMPLES = 200  # in-bank typed questions and aliases needed to fit a ranker at all
 MIN_OUT_OF_BANK = 40  # and out-of-bank ones: without them no threshold can be chosen honestly
@@ -58,7 +58,19 @@ _WORDS = re.compile(r"[a-z0-9]+")
 _CAPITALS = re.compile(r"\b[A-Z][A-Z0-9]+s?\b")
 FEATURES = ("best_cosine", "question_cosine", "top3_cosine", "keypoint_cosine", "reference_cosine",
             "gap_to_best", "is_first", "missing_terms", "known_term_weight", "rarest_unknown_term",
-            "comparison_mismatch", "specific_terms", "unknown_acronyms")
+            "comparison_mismatch", "specific_terms", "unknown_acronyms", "intent_missing", "intent_extra")
+# What a question asks for, beyond its subject: "autoencoder variants?" is not "autoencoder?", "transfer
+# learning use cases?" is not "transfer learning?". The words are generic (``GENERIC_TERMS`` drops them
+# from the term features), so they are read here.
+INTENTS = {
+    "types": re.compile(r"\b(types?|kinds?|variants?|variations?|flavou?rs?|categories|famil(y|ies)|list)\b", re.I),
+    "uses": re.compile(r"\b(applications?|use[- ]?cases?|used (for|in)|real[- ]world|applied|in practice|where)\b",
+                       re.I),
+    "pros_cons": re.compile(r"\b(advantages?|disadvantages?|pros|cons|drawbacks?|downsides?|limitations?|"
+                            r"trade-?offs?|benefits?)\b", re.I),
+    "avoid": re.compile(r"\b(prevent|avoid|reduce|fix|mitigate|handle|deal with|stop|overcome|combat)\b", re.I),
+    "code": re.compile(r"\b(pytorch|torch|keras|tensorflow|implement|code|nn\.)", re.I),
+}
 
 
 def initialisms(q: Question) -> set[str]:
@@ -69,6 +81,10 @@ def initialisms(q: Question) -> set[str]:
         initials = "".join(w[0] for w in _WORDS.findall(text.lower()))
         out.update(initials[i:j] for i in range(len(initials)) for j in range(i + 2, min(i + 5, len(initials)) + 1))
     return out
+
+
+def intents(text: str) -> frozenset[str]:
+    return frozenset(name for name, pattern in INTENTS.items() if pattern.search(text))
 
 
 def _bank_text(q: Question) -> str:
@@ -92,6 +108,7 @@ class EntryTexts:
                          for q in bank.questions}
         self.comparison = {q.id: bool(re.search(r"_vs_|differ|compare|versus", f"{q.id} {q.question}", re.I))
                            for q in bank.questions}
+        self.intents = {q.id: intents(f"{q.id.replace('_', ' ')} {q.question}") for q in bank.questions}
         df: Counter[str] = Counter()
         for vocab in self.vocab.values():
             df.update(vocab)
@@ -158,6 +175,7 @@ def candidate_features(asked: str, vector: np.ndarray, vecs: Vectors, texts: Ent
     specific = content_stems(asked) - GENERIC_TERMS
     weight = sum(texts.idf(t) for t in specific) or 1.0
     asks_comparison = bool(_COMPARISON.search(asked))
+    asks_for = intents(asked)
     top = float(best[order[0]])
     out: list[tuple[str, list[float]]] = []
     for rank, e in enumerate(order):
@@ -170,7 +188,8 @@ def candidate_features(asked: str, vector: np.ndarray, vecs: Vectors, texts: Ent
             float(best[e]), float(scores[vecs.canonical_row[e]]), float(own[:3].mean()), float(kp_best[e]),
             float(ref_best[e]), float(best[e]) - top, float(rank == 0), texts.missing_share(asked, qid), known,
             rarest_unknown / 5.0, float(asks_comparison != texts.comparison[qid]), min(len(specific), 6) / 6.0,
-            texts.unknown_acronyms(asked, qid),
+            texts.unknown_acronyms(asked, qid), float(len(asks_for - texts.intents[qid])),
+            float(len(texts.intents[qid] - asks_for)),
         ]))
     return out
 
