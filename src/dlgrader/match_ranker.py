@@ -17,6 +17,7 @@ arrays (``TreeEnsemble``), read back without scikit-learn.
 
 from __future__ import annotations
 
+import bisect
 import json
 import math
 import re
@@ -92,9 +93,15 @@ def _bank_text(q: Question) -> str:
                      q.id.replace("_", " ")])
 
 
-def _known(term: str, vocab: set[str]) -> bool:
-    # "batch norm" names "batch normalization": a term counts as present when it starts a known word.
-    return term in vocab or (len(term) >= 3 and any(v.startswith(term) for v in vocab))
+def _known(term: str, vocab: set[str], ordered: list[str]) -> bool:
+    # "batch norm" names "batch normalization": a term counts as present when it starts a known word
+    # (``ordered`` is ``vocab`` sorted, so the first word at or after the term is the only one to check).
+    if term in vocab:
+        return True
+    if len(term) < 3:
+        return False
+    i = bisect.bisect_left(ordered, term)
+    return i < len(ordered) and ordered[i].startswith(term)
 
 
 class EntryTexts:
@@ -102,6 +109,7 @@ class EntryTexts:
 
     def __init__(self, bank: Bank) -> None:
         self.vocab = {q.id: content_stems(_bank_text(q)) | initialisms(q) for q in bank.questions}
+        self.ordered = {qid: sorted(vocab) for qid, vocab in self.vocab.items()}
         self.words = {q.id: set(_WORDS.findall(_bank_text(q).lower())) | initialisms(q) for q in bank.questions}
         # Words the entry writes in capitals: "CLIP" asked is only known where the bank says "CLIP".
         self.capitals = {q.id: {w.lower() for w in _CAPITALS.findall(_bank_text(q))} | initialisms(q)
@@ -124,8 +132,10 @@ class EntryTexts:
         specific = content_stems(asked) - GENERIC_TERMS
         if not specific:
             return 0.0
-        vocab = self.vocab[qid]
-        return sum(not _known(t, vocab) for t in specific) / len(specific)
+        return sum(not self.known(t, qid) for t in specific) / len(specific)
+
+    def known(self, term: str, qid: str) -> bool:
+        return _known(term, self.vocab[qid], self.ordered[qid])
 
     def unknown_acronyms(self, asked: str, qid: str) -> float:
         """Share of the asked question's acronyms and code names (CLIP, AdamW, DDIM) the entry never uses:
@@ -181,9 +191,8 @@ def candidate_features(asked: str, vector: np.ndarray, vecs: Vectors, texts: Ent
     for rank, e in enumerate(order):
         qid = vecs.ids[e]
         own = np.sort(scores[vecs.question_owner == e])[::-1]
-        vocab = texts.vocab[qid]
-        known = sum(texts.idf(t) for t in specific if _known(t, vocab)) / weight if specific else 1.0
-        rarest_unknown = max((texts.idf(t) for t in specific if not _known(t, vocab)), default=0.0)
+        known = sum(texts.idf(t) for t in specific if texts.known(t, qid)) / weight if specific else 1.0
+        rarest_unknown = max((texts.idf(t) for t in specific if not texts.known(t, qid)), default=0.0)
         out.append((qid, [
             float(best[e]), float(scores[vecs.canonical_row[e]]), float(own[:3].mean()), float(kp_best[e]),
             float(ref_best[e]), float(best[e]) - top, float(rank == 0), texts.missing_share(asked, qid), known,
