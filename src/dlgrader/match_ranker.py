@@ -34,13 +34,13 @@ from dlgrader.models import Question
 
 # Bump whenever a feature's computation changes: the index records it, and a ranker fitted on other
 # features is refitted rather than fed values it never saw.
-RANKER_VERSION = 3  # 2: trees saved as arrays; 3: what a question asks for (intents)
+RANKER_VERSION = 4  # 2: trees saved as arrays; 3: what a question asks for (intents); 4: a 0.01 threshold grid
 CANDIDATES = 8
 MIN_EXAMPLES = 200  # in-bank typed questions and aliases needed to fit a ranker at all
 MIN_OUT_OF_BANK = 40  # and out-of-bank ones: without them no threshold can be chosen honestly
 MAX_OUT_OF_BANK_ACCEPTED = 0.05
 WRONG_COST = 3.0  # a wrong match is worse than "unknown"
-THRESHOLDS = tuple(round(0.3 + 0.05 * i, 2) for i in range(14))
+THRESHOLDS = tuple(round(0.3 + 0.01 * i, 2) for i in range(66))
 FOLDS = 5
 SEED = 0
 
