@@ -37,6 +37,8 @@ def test_the_bank_ranker_is_fitted_and_its_choice_recorded(grader) -> None:  # t
     ("What's the difference between 'valid' and 'same' padding?", "valid_vs_same_padding"),
     ("What changes when you add a momentum term to plain SGD?", "momentum"),
     ("How does a GAN's discriminator learn?", "gan"),
+    ("which flavours of autoencoder are out there?", "autoencoder_types"),  # asks for types, not the definition
+    ("wat r the downsides of dropout", "dropout_pros_and_cons"),  # asks for drawbacks, not what dropout is
     ("explain CLIP", None),  # the model, not gradient clipping: a capitalised name must occur as written
     ("What is LoRA fine-tuning?", None),
     ("What is a vision transformer?", None),

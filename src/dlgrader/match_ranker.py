@@ -5,7 +5,8 @@ One cosine to the nearest question text cannot tell "What is layer normalization
 scores each of the ``CANDIDATES`` entries FAISS finds nearest with a small gradient-boosted model over
 features that see more than one cosine: how many of the entry's question texts are close, the key points and
 reference, the share of the asked question's specific terms the entry knows (weighted by rarity in the
-bank), acronyms the entry never uses, and comparison questions asked of a non-comparison entry.
+bank), acronyms the entry never uses, comparison questions asked of a non-comparison entry, and what the
+question asks for beside its subject (``INTENTS``: types, uses, pros and cons, avoiding, code).
 
 It learns from the bank's own texts: each alias and typed question (``Bank.typed``) is a query scored with
 its own row left out of the index, against the typed questions the bank does not answer as negatives. The
