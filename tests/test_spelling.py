@@ -10,7 +10,8 @@ from dlgrader.spelling import Speller, edits1, english_words
 BANK_WORDS = ("Gradient descent updates the weights. Stochastic gradient descent uses one example. "
               "Gradient descent follows the negative gradient. " * 4
               + "Dropout regularization switches off neurons. Backpropagation computes gradients. "
-              "A neural network learns. The exponential linear unit ELU. Normalization of activations.")
+              "A neural network learns. The exponential linear unit ELU. Normalization of activations. "
+              "Training minimises the loss. Tokenizers split text. Overfitting memorises noise.")
 
 
 @pytest.fixture(scope="module")
@@ -24,6 +25,7 @@ def speller() -> Speller:
     ("Explain gradiant decent", "Explain gradient descent"),  # a real word misspelling a term's second word
     ("what is a nueral network", "what is a neural network"),
     ("Regularizaton?", "Regularization?"),  # capitalised: the fix keeps the capital
+    ("why overfiting happens", "why overfitting happens"),  # the same ending on both is not an inflection
 ])
 def test_typos_of_bank_words_are_fixed(speller: Speller, typed: str, fixed: str) -> None:
     assert speller.correct(typed) == fixed
@@ -36,6 +38,8 @@ def test_typos_of_bank_words_are_fixed(speller: Speller, typed: str, fixed: str)
     "the model became better",  # real words stay
     "what is a tokenizer",  # not "tokenised" or any other ending of a bank word
     "How do you avoid a decent into overfitting?",  # "decent" is fixed only right after "gradient"
+    "BERT maximises the likelihood",  # British, and two edits from "minimises": meaning would flip
+    "how the model tokenizes text",  # another ending of "tokenizers", not a typo of it
 ])
 def test_real_words_names_and_acronyms_stay(speller: Speller, typed: str) -> None:
     assert speller.correct(typed) == typed

@@ -9,9 +9,10 @@ corrected only when it is surely a typo of the bank's own vocabulary:
   of the bank: real words, including names of things the bank does not cover, stay as typed ("Nesterov",
   "router", "regressor");
 - it is written in lower case or capitalised, never an acronym or code name ("SELU" is not "ELU");
-- one bank word of at least five letters is one edit away (two for words of nine letters or more), with
-  the same first and last letters and not merely another ending of the same word ("tokenizer" is not
-  "tokenised"); when several are, the most frequent wins only when it is clearly more frequent.
+- one bank word of at least five letters is one edit away (two edits already change meaning: "maximises"
+  is not "minimises"), with the same first and last letters and not merely another ending of the same word
+  ("tokenizes" is not "tokenizers"); British spellings count as English words; when several bank words
+  fit, the most frequent wins only when it is clearly more frequent.
 
 A real word right after a bank term's first word is corrected when it misspells the term's second word
 and the bank never writes it there: "decent" after "gradient" becomes "descent".
@@ -33,7 +34,6 @@ log = logging.getLogger(__name__)
 _WORD = re.compile(r"[A-Za-z]+")
 _LETTERS = "abcdefghijklmnopqrstuvwxyz"
 MIN_LENGTH = 5
-TWO_EDITS_FROM = 9  # letters a word needs before two edits are tried
 TERM_PAIRS = 10  # how often the bank writes two words together before they count as one term
 CLEAR_MARGIN = 3.0  # a tie between bank words is decided only when one is this many times as frequent
 
@@ -71,10 +71,31 @@ def english_words() -> frozenset[str]:
     return frozenset(words)
 
 
+_ENDINGS = ("ing", "ers", "es", "ed", "er", "s", "d")
+# British spellings the American word list lacks: "regularise", "memorising", "normalisation".
+_BRITISH = (("isation", "ization"), ("ising", "izing"), ("ised", "ized"), ("ises", "izes"), ("ise", "ize"),
+            ("yse", "yze"), ("our", "or"))
+
+
 def _inflection(a: str, b: str) -> bool:
-    """Whether two words differ only by an ending ("compute"/"computer", "happen"/"happens")."""
-    short, long_ = sorted((a, b), key=len)
-    return long_.startswith(short)
+    """Whether two words differ only by an ending: "compute"/"computer", "happen"/"happens",
+    "tokenizes"/"tokenizers" (a stem of one starts the other)."""
+    for x, y in ((a, b), (b, a)):
+        if y.startswith(x):
+            return True
+        for ending in _ENDINGS:
+            if (x.endswith(ending) and not y.endswith(ending) and len(x) - len(ending) >= 4
+                    and y.startswith(x[:-len(ending)])):
+                return True
+    return False
+
+
+def american(word: str) -> str:
+    """The American spelling of a British "-ise"/"-isation"/"-our" word (the word itself otherwise)."""
+    for british, us in _BRITISH:
+        if british in word:
+            return word.replace(british, us)
+    return word
 
 
 class Speller:
@@ -112,13 +133,11 @@ class Speller:
 
     def suggestion(self, word: str) -> str | None:
         """The bank word an unknown ``word`` (lower case) misspells, or None."""
-        if len(word) < MIN_LENGTH or word in self.words or not self.known or word in self.known:
+        if len(word) < MIN_LENGTH or word in self.words or not self.known or word in self.known \
+                or american(word) in self.known:
             return None
-        near = edits1(word)
-        found = {w for w in near & self._targets if self._plausible(w, word)}
-        if not found and len(word) >= TWO_EDITS_FROM:
-            found = {w for e in near for w in edits1(e) & self._targets if self._plausible(w, word)}
-        return self._best(found)
+        # One edit only: two ("maximises" → "minimises", "approximators" → "approximations") change meaning.
+        return self._best({w for w in edits1(word) & self._targets if self._plausible(w, word)})
 
     def _pair_suggestion(self, previous: str, word: str) -> str | None:
         """A word the bank never writes after ``previous`` that misspells the second word of a bank term after its first
