@@ -237,9 +237,7 @@ def verified_key_points(key_points: list[str], weights: list[Weight], sims: np.n
     results, contradictions = [], []
     for i, (kp, weight) in enumerate(zip(key_points, weights, strict=True)):
         similarity = float(sims[i].max()) if len(spans) else 0.0
-        scored = [(j, probs[(i, j)]) for j in candidates[i] if (i, j) in probs]
-        if whole is not None and (i, WHOLE) in probs:
-            scored.append((WHOLE, probs[(i, WHOLE)]))
+        scored = premise_probabilities(i, candidates, probs, whole)
         best_e = max(scored, key=lambda s: s[1][0], default=None)
         best_c = max(scored, key=lambda s: s[1][1], default=None)
         verdict: Verdict = "missing"
@@ -254,15 +252,19 @@ def verified_key_points(key_points: list[str], weights: list[Weight], sims: np.n
         elif best_e is not None and best_e[1][0] >= vt.partial:
             verdict, j_evidence = "partial", best_e[0]
             credit = round(0.25 + 0.5 * (float(best_e[1][0]) - vt.partial) / max(1e-6, vt.covered - vt.partial), 4)
-        span = None
-        if j_evidence is not None:
-            if j_evidence == WHOLE:
-                j_evidence = candidates[i][0] if candidates[i] else None
-            span = spans[j_evidence] if j_evidence is not None else whole
+        span = premise_span(j_evidence, candidates[i], spans, whole) if j_evidence is not None else None
         evidence = Evidence(text=span.text, start=span.start, end=span.end) if span is not None else None
         results.append(KeyPointResult(index=i, text=kp, verdict=verdict, similarity=round(similarity, 4),
                                       credit=credit, evidence=evidence, note=note, weight=weight))
     return Coverage(results, weighted_coverage(results, t), contradictions)
+
+
+def premise_span(j: int, closest: list[int], spans: list[Span], whole: Span | None) -> Span | None:
+    """The span shown as evidence for premise ``j``: the whole answer's evidence is its span closest to the
+    point (the whole answer itself when there is none)."""
+    if j != WHOLE:
+        return spans[j]
+    return spans[closest[0]] if closest else whole
 
 
 def premise_probabilities(i: int, candidates: list[list[int]], probs: dict[tuple[int, int], np.ndarray],
@@ -289,8 +291,7 @@ def blend_verifier(coverage: Coverage, spans: list[Span], candidates: list[list[
         j_c, p_c = max(scored, key=lambda s: s[1][1])
         e, c = float(p_e[0]), float(p_c[1])
         def place(j: int, result: KeyPointResult = result, closest: list[int] = candidates[i]) -> None:
-            # the whole answer's evidence is shown as its span closest to the point
-            span = spans[j] if j != WHOLE else (spans[closest[0]] if closest else whole)
+            span = premise_span(j, closest, spans, whole)
             if span is not None:
                 result.evidence = Evidence(text=span.text, start=span.start, end=span.end)
 
