@@ -131,6 +131,15 @@ def test_negation_scope_stops_at_clause_boundary() -> None:
         ("ReLU, gradient, vanishing, sigmoid, non-linear", True),
         ("backprop\nchain rule\ngradients\nweights", True),
         ("ReLU outputs the input when it is positive and zero otherwise, so gradients do not vanish.", False),
+        ("flip / rotate / crop / noise, more data, overfitting", True),
+        ("velocity, beta=0.9, past gradients, oscillations, faster convergence", True),  # a setting, no formula
+        # formulas and arrows relate their terms: terse notation is an explanation, not a list
+        ("softmax(z)_i = exp(z_i) / sum_j exp(z_j); outputs positive, sum to 1", False),
+        ("adds lambda*sum|w| -> sparse weights, many exactly 0", False),
+        ("precision=TP/(TP+FP), recall=TP/(TP+FN)", False),
+        ("W ~ N(0, 2/fan_in), He init, ReLU", False),
+        # a clause among short pieces is a sentence
+        ("Early layers: edges, colour blobs, simple textures; later layers combine these into whole objects", False),
     ],
 )
 def test_keyword_lists(answer: str, is_list: bool) -> None:

@@ -132,3 +132,17 @@ def test_the_fast_path_keeps_embedding_only_grading(grader) -> None:  # type: ig
     assert grader.verifier is None
     result = grader.grade("Dropout randomly switches off neurons during training.", question_id="dropout")
     assert result.status == "graded" and result.key_points[0].verdict in ("covered", "partial")
+
+
+@pytest.mark.parametrize(
+    ("question_id", "answer"),
+    [
+        ("softmax", "softmax(z)_i = exp(z_i) / sum_j exp(z_j); outputs positive, sum to 1"),
+        ("l1_regularization", "adds lambda*sum|w| -> sparse weights, many exactly 0"),
+    ],
+)
+def test_a_correct_formula_or_terse_answer_is_not_taken_for_a_keyword_list(verified, question_id: str,
+                                                                           answer: str) -> None:  # type: ignore[no-untyped-def]
+    result = verified.grade(answer, question_id=question_id)
+    assert "keyword_list" not in result.flag_codes
+    assert result.score is not None and result.score >= 60, result.summary

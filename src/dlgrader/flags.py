@@ -38,19 +38,39 @@ def asks_for_a_list(question: str) -> bool:
     return bool(_ENUMERATIVE.search(question))
 
 
+# A formula or a stated mapping relates its terms, which a list of keywords never does: an equation or a
+# sampling whose right side computes something ("p_i = exp(z_i) / sum_j exp(z_j)", "W ~ N(0, 2/fan_in)"), or an
+# arrow from a cause to its effect ("-> sparse weights"). A bare setting such as "beta=0.9" is not one.
+_RELATION = re.compile(
+    r"(?:->|\u2192|=>|\u21d2)\s*\S"
+    r"|[\w)\]'|]\s*(?:=|~|\u2248|<=|>=|\u2264|\u2265)\s*[^,;\n]*?(?:\w\(|[/*^+|]|\d\s*-|\w\s+-\s*\w)"
+)
+# A piece of this many words is a clause, not a keyword.
+_CLAUSE_WORDS = 7
+
+
+def states_a_relation(piece: str) -> bool:
+    """Whether a piece of an answer is a formula, or maps one thing to another with an arrow."""
+    return bool(_RELATION.search(piece))
+
+
 def keyword_list_score(answer: str) -> tuple[bool, dict[str, object]]:
-    """Whether the answer is a bag of keywords: no sentence, few function words, comma/line separated."""
+    """Whether the answer is a bag of keywords: no sentence, few function words, comma/line separated, and
+    no piece that is a clause or relates its terms (a formula, an arrow): terse notation explains."""
     tokens = words(answer)
     if not tokens:
         return False, {}
     function_share = sum(1 for w in tokens if w in STOPWORDS) / len(tokens)
-    pieces = [p.strip() for p in re.split(r"[,;\n/|•]+", answer) if p.strip()]
-    short_pieces = sum(1 for p in pieces if len(p.split()) <= 3)
-    listy = len(pieces) >= 3 and short_pieces / len(pieces) >= 0.7
+    pieces = [p.strip() for p in re.split(r"[,;\n|\u2022]+|\s/\s", answer) if p.strip()]
+    words_per_piece = [len(p.split()) for p in pieces]
+    short_pieces = sum(1 for n in words_per_piece if n <= 3)
+    listy = len(pieces) >= 3 and short_pieces / len(pieces) >= 0.7 and function_share < 0.25
     terse = len(tokens) >= 3 and function_share < 0.12
-    longest_clause = max((len(p.split()) for p in pieces), default=0)
-    is_list = (listy and function_share < 0.25) or (terse and longest_clause <= 6)
-    return is_list, {"function_word_share": round(function_share, 2), "pieces": len(pieces)}
+    relations = sum(1 for p in pieces if states_a_relation(p))
+    longest_clause = max(words_per_piece, default=0)
+    is_list = (listy or terse) and longest_clause < _CLAUSE_WORDS and not relations
+    return is_list, {"function_word_share": round(function_share, 2), "pieces": len(pieces),
+                     "relations": relations}
 
 
 # Words any answer may add to a restated question without saying anything ("used in neural networks").

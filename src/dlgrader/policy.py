@@ -9,7 +9,7 @@ flags into the final score (``apply_flags``). The detectors that produce the fac
 |---|---|---|
 | empty | no content word | score 0 |
 | too_short | fewer than 3 content words about the question and under half the credit | cap 15 |
-| keyword_list | a list of buzzwords, unless the question asks for a list | cap 25 |
+| keyword_list | a list of buzzwords (no clause, no formula, no arrow), unless the question asks for a list | cap 25 |
 | question_echo | restates the question (word share, or vector closeness above the key points) | cap 10 |
 | off_topic | another question's reference fits clearly better and under half the credit is earned | cap 20 |
 | contradiction | a key point is contradicted | -20 per point (at most 2), cap 35 |
