@@ -7,7 +7,12 @@ rebuilt bank, each line's "reviewed" field says why: one probe asks the filter_l
 question, three "out-of-bank" probes are answered by a key point the rubric rebuild added), and
 "reviewed_novel" (reviewed, leaving out lines whose words also occur among the bank's typed questions).
 
-    python bench/matching_heldout.py [--show wrong|unknown|oob]
+    python bench/matching_heldout.py [--show wrong|unknown|oob] [--file heldout_2.jsonl]
+
+bench/matching/heldout_2.jsonl is a second, fresher set (150 in-bank phrasings over all 142 entries, 50
+out-of-bank probes), written by another author who saw only each entry's id, topic, question and key points
+(never the aliases, the typed questions, nor the first set). It has no reviewed labels: its three figures
+are the same until a label is reviewed.
 """
 
 from __future__ import annotations
@@ -43,12 +48,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--show", choices=("wrong", "unknown", "oob"))
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--file", default="heldout.jsonl", help="a file under bench/matching/")
     args = parser.parse_args()
 
     from dlgrader.service import default_grader
 
     grader = default_grader()
-    rows = [json.loads(line) for line in (HERE / "matching" / "heldout.jsonl").read_text().splitlines() if line]
+    rows = [json.loads(line) for line in (HERE / "matching" / args.file).read_text().splitlines() if line]
     # The same words typed independently ("perceptron vs logistic regression") sit in the bank's typed
     # questions too: the "novel" figures leave those lines out.
     typed = {_normal(t.asked) for t in grader.bank.typed}
