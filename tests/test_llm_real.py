@@ -56,7 +56,7 @@ def grade(question_id: str, answer: str) -> dict:
 def test_real_model_feedback_is_schema_valid_verified_and_cached(real_llm: LlamaServer) -> None:
     result = grade(QUESTION, GOOD)
     fb = result["feedback"]
-    assert fb["available"] is True, (fb, real_llm.tail())
+    assert fb["available"] is True, (fb, real_llm.state(), real_llm.tail())
     assert fb["model"] == MODEL_ALIAS and fb["cache"] == "miss"
     assert fb["usage"]["requests"] >= 1 and fb["usage"]["prompt_tokens"] > 300
     assert fb["usage"]["completion_tokens"] > 20
