@@ -146,3 +146,20 @@ def test_a_correct_formula_or_terse_answer_is_not_taken_for_a_keyword_list(verif
     result = verified.grade(answer, question_id=question_id)
     assert "keyword_list" not in result.flag_codes
     assert result.score is not None and result.score >= 60, result.summary
+
+
+def test_train_command_rebuilds_a_loadable_model_from_a_pairs_folder(tmp_path: Path) -> None:
+    """`dlgrader verifier train` end to end on a tiny folder (one step): fine-tune, export to ONNX, quantise,
+    write the manifest; the result loads and predicts. Catches a missing export dependency on a fresh install."""
+    lines = (PAIRS / "pairs_in_context_A.jsonl").read_text(encoding="utf-8").splitlines()[:16]
+    pairs_dir = tmp_path / "pairs"
+    pairs_dir.mkdir()
+    (pairs_dir / "tiny.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    out = tmp_path / "model"
+    result = CliRunner().invoke(cli, ["verifier", "train", "--pairs", str(pairs_dir), "--output", str(out),
+                                      "--epochs", "1"])
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["pairs"] == 16 and manifest["data_hash"]
+    probs = load_verifier(out).predict([("ReLU outputs max(0, x).", "ReLU returns the input if positive.")])
+    assert probs.shape == (1, len(LABELS)) and abs(float(probs.sum()) - 1) < 1e-3

@@ -207,6 +207,9 @@ class VerifierThresholds:
     contradicted: float = 0.97
     misconception: float = 0.60  # P(entailment) of a misconception by a span, to name it ("verdicts" mode)
     whole: bool = True  # also verify each key point against the whole answer (its claim sentences)
+    # ... even when one of its spans already states it (the whole answer cannot then change the verdict
+    # but for an even surer contradiction; off: about half the verifier pairs of a good answer)
+    whole_when_stated: bool = False
     neutral_factor: float = 0.5  # blend: the share of the embedding credit kept where the verifier reads neutral
 
 

@@ -349,22 +349,37 @@ class Grader:
         return a
 
     def _verify(self, analyses: list[_Analysis]) -> None:
-        """The verifier on every pair worth verifying (key points, then misconceptions), one call per answer.
+        """The verifier on every pair worth verifying: first each key point's and misconception's closest
+        spans, then the whole answer for the key points no single span states.
 
+        A point a span states is covered whatever the rest of the answer says, so its whole-answer pair
+        could not change the verdict (``verifier_thresholds.whole_when_stated`` verifies it anyway); the
+        whole answer is read for the others: a fact stated across two sentences, or one it contradicts.
         Not one call for all answers: the int8 model quantises activations per call (dynamic quantisation
         takes the scale from the whole input), so an answer's probabilities would shift with whichever
         other answers share its call, and a grade would depend on the batch it came in."""
         assert self.verifier is not None
+        vt = self.verifier_thresholds
         for a in analyses:
-            wanted = [("kp", i, j) for i, js in enumerate(a.kp_candidates) for j in js]
-            if a.whole is not None and self.verifier_thresholds.mode in ("verdicts", "blend"):
-                wanted += [("kp", i, WHOLE) for i in range(len(a.q.key_points))]
-            wanted += [("mc", m, j) for m, js in enumerate(a.mc_candidates) for j in js]
-            texts = [((a.whole.text if j == WHOLE and a.whole else a.spans[j].text),
-                      (a.q.key_points[i].text if kind == "kp" else a.q.misconceptions[i].text))
-                     for kind, i, j in wanted]
-            for (kind, i, j), probs in zip(wanted, self.verifier.predict(texts), strict=True):
-                (a.kp_probs if kind == "kp" else a.mc_probs)[(i, j)] = probs
+            spans = [("kp", i, j) for i, js in enumerate(a.kp_candidates) for j in js]
+            spans += [("mc", m, j) for m, js in enumerate(a.mc_candidates) for j in js]
+            self._verify_pairs(a, spans)
+            if a.whole is None or vt.mode not in ("verdicts", "blend"):
+                continue
+            stated = {i for (i, j), probs in a.kp_probs.items() if probs[0] >= vt.covered}
+            self._verify_pairs(a, [("kp", i, WHOLE) for i in range(len(a.q.key_points))
+                                   if vt.whole_when_stated or i not in stated])
+
+    def _verify_pairs(self, a: _Analysis, wanted: list[tuple[str, int, int]]) -> None:
+        """One verifier call on (kind, index, span) pairs of one answer; the probabilities land on ``a``."""
+        assert self.verifier is not None
+        if not wanted:
+            return
+        texts = [((a.whole.text if j == WHOLE and a.whole else a.spans[j].text),
+                  (a.q.key_points[i].text if kind == "kp" else a.q.misconceptions[i].text))
+                 for kind, i, j in wanted]
+        for (kind, i, j), probs in zip(wanted, self.verifier.predict(texts), strict=True):
+            (a.kp_probs if kind == "kp" else a.mc_probs)[(i, j)] = probs
 
     def _finish(self, a: _Analysis) -> GradeResult:
         p, q, t = a.p, a.q, self.thresholds

@@ -11,6 +11,7 @@ from pathlib import Path
 import click
 
 from dlgrader.config import PROJECT_ROOT
+from dlgrader.errors import VerifierError
 
 CHECK_PAIRS = 300
 PAIRS_DIR = PROJECT_ROOT / "corpus" / "verifier"
@@ -38,6 +39,7 @@ def train_command(pairs_dir: Path, output: Path | None, epochs: int) -> None:
     from dlgrader.verifier.train import TrainSettings, export, manifest_for, train
 
     pairs = load_pairs(pairs_dir)
+    _export_tools_or_fail()  # before 40 minutes of training, not after
     click.echo(f"training on {json.dumps(summary(pairs))}", err=True)
     settings = TrainSettings(epochs=epochs)
     started = time.perf_counter()
@@ -48,6 +50,16 @@ def train_command(pairs_dir: Path, output: Path | None, epochs: int) -> None:
     check = pairs[::max(1, len(pairs) // CHECK_PAIRS)][:CHECK_PAIRS]
     path = export(model, tokenizer, out_dir, manifest_for(pairs, settings, metrics), check_pairs=check)
     click.echo(f"verifier written to {path} ({path.stat().st_size / 1e6:.1f} MB)")
+
+
+def _export_tools_or_fail() -> None:
+    """The ONNX export and the int8 quantiser, imported up front: a missing one is a clear error at once."""
+    try:
+        import onnx  # noqa: F401
+        from onnxruntime.quantization import quantize_dynamic  # noqa: F401
+    except ImportError as exc:
+        raise VerifierError(f"exporting the verifier needs the onnx package ({exc}); "
+                            "reinstall dlgrader: pip install -e .") from exc
 
 
 @verifier_group.command("eval")
