@@ -1,8 +1,9 @@
 """The verifier on statement pairs it never saw, written by an author who never saw its training pairs
-(``bench/verifier/heldout_pairs.jsonl``: 316 pairs on the bank's key points, 60 generic ones). Report only:
-nothing is tuned on it.
+(``bench/verifier/heldout_pairs.jsonl``: 316 pairs on the bank's key points, 60 generic ones; with ``--file
+bench/verifier/heldout_pairs_2.jsonl``: 400 pairs by a third author, 250 on bank key points rephrased in the
+author's own words, 150 generic). Report only: nothing is tuned on it.
 
-    python bench/verifier_heldout.py [--model models/verifier] [--json]
+    python bench/verifier_heldout.py [--model models/verifier] [--file PAIRS.jsonl] [--json]
 """
 
 from __future__ import annotations
@@ -36,15 +37,20 @@ def main() -> int:
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", type=Path, default=get_settings().verifier_dir)
+    parser.add_argument("--file", type=Path, default=HERE / "verifier" / "heldout_pairs.jsonl",
+                        help="heldout_pairs_2.jsonl: 400 pairs by a third author, every hypothesis in its own words")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    rows = [json.loads(line) for line in (HERE / "verifier" / "heldout_pairs.jsonl").read_text().splitlines()
+    rows = [json.loads(line) for line in args.file.read_text(encoding="utf-8").splitlines()
             if line.strip()]
     probs = load_verifier(args.model).predict([(r["premise"], r["hypothesis"]) for r in rows])
     predicted = [LABELS[int(k)] for k in probs.argmax(axis=1)]
     gold = [r["label"] for r in rows]
     out: dict[str, object] = {"model": str(args.model), "all": report(gold, predicted)}
-    for part, keep in (("bank", lambda r: r["question_id"]), ("generic", lambda r: not r["question_id"])):
+    def generic(r: dict[str, str]) -> bool:
+        return r.get("question_id") in (None, "", "generic")
+
+    for part, keep in (("bank", lambda r: not generic(r)), ("generic", generic)):
         idx = [i for i, r in enumerate(rows) if keep(r)]
         out[part] = report([gold[i] for i in idx], [predicted[i] for i in idx])
     kinds: dict[str, list[bool]] = defaultdict(list)

@@ -6,6 +6,7 @@ Everything here runs the real int8 ONNX model from models/verifier (loaded once 
 from __future__ import annotations
 
 import json
+import random
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,7 @@ from dlgrader.cli import cli
 from dlgrader.config import DEFAULT_VERIFIER_DIR, PROJECT_ROOT
 from dlgrader.verifier import LABELS, load_verifier
 from dlgrader.verifier.data import data_hash, folds_by_group, load_pairs
-from dlgrader.verifier.train import TrainSettings
+from dlgrader.verifier.train import TrainSettings, length_bucketed_batches
 
 PAIRS = PROJECT_ROOT / "corpus" / "verifier"
 
@@ -44,12 +45,13 @@ def test_training_data_covers_every_key_point_and_keeps_questions_apart() -> Non
               for p in (PROJECT_ROOT / "corpus" / "rubric").glob("*.json")}
     per_point: dict[tuple[str, str], set[str]] = {}
     for p in pairs:
-        if not p.group.startswith("generic:"):
+        if not p.group.startswith("generic:") and not p.rephrased:
             assert p.hypothesis in {kp["text"] for kp in rubric[p.group]["key_points"]}, (p.group, p.hypothesis)
             per_point.setdefault((p.group, p.hypothesis), set()).add(p.label)
     total_points = sum(len(entry["key_points"]) for entry in rubric.values())
     assert len(per_point) == total_points
     assert all(labels == set(LABELS) for labels in per_point.values())
+    assert sum(p.rephrased for p in pairs) < len(pairs) / 4  # the bank's own wording stays the main part
     folds = folds_by_group(pairs, 5)
     fold_of_group: dict[str, int] = {}
     for p, fold in zip(pairs, folds, strict=True):
@@ -65,12 +67,12 @@ def test_int8_agrees_with_fp32_on_the_recorded_pairs(verifier) -> None:  # type:
 
 # Hand-written here, in words unlike the training pairs: what a candidate might write against a key point.
 # Cases it still gets wrong are kept out of this list and named in the README: a paraphrase of "dropout is
-# off at inference" read as a contradiction, a student/teacher paraphrase of distillation, and (since the
+# off at inference" read as a contradiction, a student/teacher paraphrase of distillation, (since the
 # 2026-12-01 model) "softmax gives probabilities between -1 and 1 that sum to 2", a near-tie of entailment
-# and contradiction (0.49 / 0.48).
+# and contradiction (0.49 / 0.48), and (since the 2026-12-02 model) "people keep dropout running during
+# inference so the predictions stay regularised", read as neutral (0.86) against "dropout is switched off at
+# inference time".
 CASES = [
-    ("People keep dropout running during inference so the predictions stay regularised.",
-     "Dropout is switched off at inference time, when all neurons are active.", "contradiction"),
     ("relu(z) = max(0, z)", "ReLU outputs the input for positive values and zero for negative values.", "entailment"),
     ("In a GAN the discriminator produces the fake images and the generator judges them.",
      "In a GAN the generator creates fake samples and the discriminator tries to tell them apart from real data.",
@@ -93,9 +95,10 @@ def test_behaviour_on_unseen_wording(verifier, premise: str, hypothesis: str, la
 
 
 def test_predict_cli_keeps_order_and_costs_a_bad_line_only_that_line(tmp_path: Path) -> None:
-    good = {"id": "a", "premise": CASES[1][0], "hypothesis": CASES[1][1]}
+    relu, gan_swapped = CASES[0], CASES[1]
+    good = {"id": "a", "premise": relu[0], "hypothesis": relu[1]}
     lines = [json.dumps(good), "{not json", json.dumps({"id": "c", "premise": "", "hypothesis": "x"}),
-             json.dumps({"premise": CASES[2][0], "hypothesis": CASES[2][1]})]
+             json.dumps({"premise": gan_swapped[0], "hypothesis": gan_swapped[1]})]
     source = tmp_path / "pairs.jsonl"
     source.write_bytes(("\n".join(lines[:2]) + "\n").encode() + b"\xff\xfe broken\n"
                        + ("\n".join(lines[2:]) + "\n").encode())
@@ -163,3 +166,20 @@ def test_train_command_rebuilds_a_loadable_model_from_a_pairs_folder(tmp_path: P
     assert manifest["pairs"] == 16 and manifest["data_hash"]
     probs = load_verifier(out).predict([("ReLU outputs max(0, x).", "ReLU returns the input if positive.")])
     assert probs.shape == (1, len(LABELS)) and abs(float(probs.sum()) - 1) < 1e-3
+
+
+def test_length_bucketed_batches_see_every_pair_once_and_pad_little() -> None:
+    pairs = load_pairs(PAIRS)[:2000]
+    settings = TrainSettings(batch_size=16, bucket_batches=10)
+    batches = length_bucketed_batches(pairs, settings, random.Random(13))
+    assert sorted(i for b in batches for i in b) == list(range(len(pairs)))
+    assert batches == length_bucketed_batches(pairs, settings, random.Random(13))  # deterministic
+
+    def padding(batch_list: list[list[int]]) -> int:
+        lengths = [[len(pairs[i].premise) + len(pairs[i].hypothesis) for i in b] for b in batch_list]
+        return sum(max(b) * len(b) - sum(b) for b in lengths)
+
+    shuffled = list(range(len(pairs)))
+    random.Random(13).shuffle(shuffled)
+    plain = [shuffled[k:k + 16] for k in range(0, len(shuffled), 16)]
+    assert padding(batches) < padding(plain) / 3

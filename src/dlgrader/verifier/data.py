@@ -28,6 +28,9 @@ class Pair:
     group: str
     kind: str = ""
     source: str = ""  # file name
+    # The hypothesis is a key point in another teacher's words, not the bank's text: the model must not
+    # learn that only the bank's own sentences can be entailed.
+    rephrased: bool = False
 
     @property
     def label_index(self) -> int:
@@ -57,7 +60,9 @@ def load_pairs(directory: Path) -> list[Pair]:
                 group = str(row.get("question_id") or "generic")
                 if group == "generic":  # generic hypotheses are their own groups: split them by hypothesis
                     group = f"generic:{row.get('kp', hypothesis)}"
-                pairs.append(Pair(premise, hypothesis, label, group, str(row.get("kind", "")), path.name))
+                rephrased = row.get("hypothesis_source", "bank") == "rephrased"
+                pairs.append(Pair(premise, hypothesis, label, group, str(row.get("kind", "")), path.name,
+                                  rephrased))
             except (ValueError, KeyError, TypeError) as exc:
                 problems.append(f"{path.name} line {number}: {exc}")
     if problems:

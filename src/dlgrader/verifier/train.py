@@ -14,6 +14,7 @@ import random
 import shutil
 import tempfile
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -41,6 +42,9 @@ class TrainSettings:
     max_length: int = 128
     seed: int = 13
     threads: int = 2
+    # Batches are drawn from windows of this many batches sorted by length: a batch pads to its longest
+    # pair, and a short span pair batched with a whole answer costs as much as the whole answer.
+    bucket_batches: int = 50
 
 
 def _seed_everything(seed: int, threads: int) -> None:
@@ -88,13 +92,11 @@ def train(pairs: Sequence[Pair], settings: TrainSettings,
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda step: min((step + 1) / warmup, max(0.0, (total - step) / max(1, total - warmup))))
     rng = random.Random(settings.seed)
-    order = list(range(len(pairs)))
     started = time.perf_counter()
     for epoch in range(settings.epochs):
-        rng.shuffle(order)
         running = 0.0
-        for step in range(steps_per_epoch):
-            batch = [pairs[i] for i in order[step * settings.batch_size:(step + 1) * settings.batch_size]]
+        for step, batch_ids in enumerate(length_bucketed_batches(pairs, settings, rng)):
+            batch = [pairs[i] for i in batch_ids]
             inputs = tokenizer([p.premise for p in batch], [p.hypothesis for p in batch], padding=True,
                                truncation="longest_first", max_length=settings.max_length, return_tensors="pt")
             labels = torch.tensor([p.label_index for p in batch])
@@ -111,6 +113,22 @@ def train(pairs: Sequence[Pair], settings: TrainSettings,
                 running = 0.0
     model.eval()
     return model, tokenizer
+
+
+def length_bucketed_batches(pairs: Sequence[Pair], settings: TrainSettings,
+                            rng: random.Random) -> list[list[int]]:
+    """One epoch's batches (indices into ``pairs``): shuffled, then within each window of
+    ``bucket_batches`` batches sorted by length and cut into batches, whose order is shuffled again.
+    Every pair is seen once per epoch; a batch holds pairs of similar length, so little is padding."""
+    order = list(range(len(pairs)))
+    rng.shuffle(order)
+    size, window = settings.batch_size, settings.batch_size * max(1, settings.bucket_batches)
+    batches = []
+    for start in range(0, len(order), window):
+        chunk = sorted(order[start:start + window], key=lambda i: len(pairs[i].premise) + len(pairs[i].hypothesis))
+        batches += [chunk[k:k + size] for k in range(0, len(chunk), size)]
+    rng.shuffle(batches)
+    return batches
 
 
 def predict_torch(model: Any, tokenizer: Any, pairs: Sequence[tuple[str, str]], *, max_length: int = 128,
@@ -144,9 +162,17 @@ def export(model: Any, tokenizer: Any, out_dir: Path, manifest: dict[str, object
         sample = tokenizer(["a premise"], ["a hypothesis"], return_tensors="pt")
         names = ["input_ids", "attention_mask", "token_type_ids"]
         dynamic = {n: {0: "batch", 1: "sequence"} for n in names} | {"logits": {0: "batch"}}
-        torch.onnx.export(model, (sample["input_ids"], sample["attention_mask"], sample["token_type_ids"]),
-                          str(fp32), input_names=names, output_names=["logits"], dynamic_axes=dynamic,
-                          opset_version=17, dynamo=False)
+        # The exporter warns as it traces (a tensor turned into a Python bool, advanced indexing lowered to
+        # Gather); with dynamic axes these are shape checks, and the int8 check below compares outputs. They
+        # are recorded and logged, not raised: a caller running with warnings as errors (pytest's
+        # filterwarnings=error) would otherwise abort the export from inside Tensor.__bool__.
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            torch.onnx.export(model, (sample["input_ids"], sample["attention_mask"], sample["token_type_ids"]),
+                              str(fp32), input_names=names, output_names=["logits"], dynamic_axes=dynamic,
+                              opset_version=17, dynamo=False)
+        for warning in caught:
+            log.debug("onnx export: %s", warning.message)
         quantize_dynamic(str(fp32), str(tmp / MODEL_FILE), weight_type=QuantType.QInt8, per_channel=True)
         fp32.unlink()
         tokenizer.backend_tokenizer.save(str(tmp / "tokenizer.json"))
