@@ -66,12 +66,9 @@ def test_int8_agrees_with_fp32_on_the_recorded_pairs(verifier) -> None:  # type:
 
 
 # Hand-written here, in words unlike the training pairs: what a candidate might write against a key point.
-# Cases it still gets wrong are kept out of this list and named in the README: a paraphrase of "dropout is
-# off at inference" read as a contradiction, a student/teacher paraphrase of distillation, (since the
-# 2026-12-01 model) "softmax gives probabilities between -1 and 1 that sum to 2", a near-tie of entailment
-# and contradiction (0.49 / 0.48), and (since the 2026-12-02 model) "people keep dropout running during
-# inference so the predictions stay regularised", read as neutral (0.86) against "dropout is switched off at
-# inference time".
+# Cases it still gets wrong are kept out of this list and named in the README: a correct answer that names
+# both sides ("dropout is only active while training; at test time every unit is used") read as a
+# contradiction (0.96), and a student/teacher paraphrase of distillation read as neutral.
 CASES = [
     ("relu(z) = max(0, z)", "ReLU outputs the input for positive values and zero for negative values.", "entailment"),
     ("In a GAN the discriminator produces the fake images and the generator judges them.",
@@ -85,6 +82,12 @@ CASES = [
      "In knowledge distillation a small student model learns to mimic a larger teacher model.", "contradiction"),
     ("Batch norm is used a lot in CNNs.",
      "Batch normalization normalizes each layer's inputs using the mean and variance of the mini-batch.", "neutral"),
+    ("People keep dropout running during inference so the predictions stay regularised.",
+     "Dropout is switched off at inference time, when all neurons are active.", "contradiction"),
+    ("Softmax gives each class a probability between -1 and 1, and they sum to 2.",
+     "Softmax outputs are probabilities between 0 and 1 that sum to 1.", "contradiction"),
+    ("Transformers read the tokens one by one, sequentially, like an RNN.",
+     "A Transformer processes all input positions simultaneously, in parallel.", "contradiction"),
 ]
 
 
