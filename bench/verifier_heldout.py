@@ -1,7 +1,8 @@
 """The verifier on statement pairs it never saw, written by an author who never saw its training pairs
-(``bench/verifier/heldout_pairs.jsonl``: 316 pairs on the bank's key points, 60 generic ones; with ``--file
-bench/verifier/heldout_pairs_2.jsonl``: 400 pairs by a third author, 250 on bank key points rephrased in the
-author's own words, 150 generic). Report only: nothing is tuned on it.
+(``bench/verifier/heldout_pairs.jsonl``: 308 pairs on the bank's key points, 60 generic ones; with ``--file
+bench/verifier/heldout_pairs_2.jsonl``: 394 pairs by a third author, 245 on bank key points rephrased in the
+author's own words, 149 generic; ``heldout_pairs_3.jsonl``: 360 bank pairs in unusual sentence structures).
+Report only: nothing is tuned on it.
 
     python bench/verifier_heldout.py [--model models/verifier] [--file PAIRS.jsonl] [--json]
 """
@@ -38,7 +39,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", type=Path, default=get_settings().verifier_dir)
     parser.add_argument("--file", type=Path, default=HERE / "verifier" / "heldout_pairs.jsonl",
-                        help="heldout_pairs_2.jsonl: 400 pairs by a third author, every hypothesis in its own words")
+                        help="heldout_pairs_2.jsonl or heldout_pairs_3.jsonl (default: heldout_pairs.jsonl)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     rows = [json.loads(line) for line in args.file.read_text(encoding="utf-8").splitlines()

@@ -85,6 +85,8 @@ def test_flag_policy_decides_from_facts_alone() -> None:
     assert [f.code for f in fire_flags(off, policy)] == ["off_topic"]
     off.closer_to_other_question = False
     assert fire_flags(off, policy) == []
+    off.closer_to_other_question, off.other_question_is_part = True, True  # one side of a comparison
+    assert fire_flags(off, policy) == []
 
 
 @pytest.mark.parametrize(

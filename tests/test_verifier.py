@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 from pathlib import Path
 
 import pytest
@@ -56,6 +57,22 @@ def test_training_data_covers_every_key_point_and_keeps_questions_apart() -> Non
     fold_of_group: dict[str, int] = {}
     for p, fold in zip(pairs, folds, strict=True):
         assert fold_of_group.setdefault(p.group, fold) == fold
+
+
+def test_no_training_premise_repeats_an_evaluation_text() -> None:
+    """Held-out pairs and dev-set answers are reported, never trained on: a training premise (this folder's
+    or the next run's) that repeats one, up to case and punctuation, would flatter the figures."""
+    def words(text: str) -> str:
+        return " ".join(re.findall(r"\w+", text.lower()))
+
+    bench = PROJECT_ROOT / "bench"
+    evaluation = {words(json.loads(line)[field])
+                  for folder, field in (("verifier", "premise"), ("devset", "answer"))
+                  for path in (bench / folder).glob("*.jsonl")
+                  for line in path.read_text(encoding="utf-8").splitlines() if line.strip()}
+    training = load_pairs(PAIRS) + load_pairs(PAIRS / "next")
+    assert len(evaluation) > 1500
+    assert [p.premise for p in training if words(p.premise) in evaluation] == []
 
 
 def test_int8_agrees_with_fp32_on_the_recorded_pairs(verifier) -> None:  # type: ignore[no-untyped-def]

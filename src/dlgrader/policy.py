@@ -11,7 +11,7 @@ flags into the final score (``apply_flags``). The detectors that produce the fac
 | too_short | fewer than 3 content words about the question and under half the credit | cap 15 |
 | keyword_list | a list of buzzwords (no clause, no formula, no arrow), unless the question asks for a list | cap 25 |
 | question_echo | restates the question (word share, or vector closeness above the key points) | cap 10 |
-| off_topic | another question's reference fits clearly better and under half the credit is earned | cap 20 |
+| off_topic | another question's reference fits clearly better, under half the credit (not one side of it) | cap 20 |
 | contradiction | a key point is contradicted | -20 per point (at most 2), cap 35 |
 | truncated, injection_attempt, copied_reference | reported | none |
 """
@@ -85,6 +85,9 @@ class AnswerFacts:
     other_question: str = ""
     other_reference_fit: float = -1.0
     closer_to_other_question: bool = False
+    # The other question asks about one side of this one ("What is L1 regularization?" inside "L1 vs L2"):
+    # a right answer to a comparison fits each side's reference, so it is never off topic for that.
+    other_question_is_part: bool = False
     reference_share: float = 0.0
     contradicted: list[tuple[str, str]] = field(default_factory=list)  # (key point, why)
     injection_cues: list[str] = field(default_factory=list)
@@ -133,7 +136,8 @@ def _vector_flags(facts: AnswerFacts, policy: FlagPolicy) -> list[Flag]:
     # closer to that question's wording than to this one's (related questions share vocabulary).
     if (facts.other_question_id is not None and facts.other_reference_fit >= policy.off_topic_fit
             and facts.other_reference_fit - facts.own_reference_fit >= policy.off_topic_margin
-            and facts.mean_credit < policy.off_topic_credit and facts.closer_to_other_question):
+            and facts.mean_credit < policy.off_topic_credit and facts.closer_to_other_question
+            and not facts.other_question_is_part):
         out.append(Flag(code="off_topic", message=f"The answer fits another question better: "
                         f"{facts.other_question!r}.",
                         details={"other_question_id": facts.other_question_id,

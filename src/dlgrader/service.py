@@ -25,6 +25,7 @@ import numpy as np
 from dlgrader import flags as detect
 from dlgrader.config import Settings
 from dlgrader.corpus.loader import Bank, load_bank
+from dlgrader.corpus.text import content_stems
 from dlgrader.embedding import Embedder, TokenEmbeddings, load_embedder
 from dlgrader.errors import FeedbackError
 from dlgrader.grading import (
@@ -453,6 +454,8 @@ class Grader:
             facts.other_question = self.bank.by_id[other_id].question
             facts.closer_to_other_question = (float(self.index.question_vector(other_id) @ whole)
                                               >= float(own_question @ whole))
+            other_terms = content_stems(facts.other_question)
+            facts.other_question_is_part = bool(other_terms) and other_terms <= content_stems(q.question)
         facts.reference_share = detect.echo_overlap(p.text, q.reference_answer)[0]
         return facts
 
